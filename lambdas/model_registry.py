@@ -1,0 +1,28 @@
+"""The model registry's vocabulary: table keys, index, and status values.
+
+Shared by the Lambda handlers, the CDK app (which writes registry items from
+the state machines), local mode and the operator CLI. Standard library only.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Final
+
+
+class ModelStatus(str, Enum):
+    """Life cycle of one trained model (one registry item)."""
+
+    TRAINING = "TRAINING"
+    TRAINED = "TRAINED"
+    EVALUATED = "EVALUATED"
+    DEPLOYED = "DEPLOYED"
+    REJECTED = "REJECTED"
+    RETIRED = "RETIRED"
+    FAILED = "FAILED"
+
+
+PARTITION_KEY: Final = "model_name"
+STATUS_INDEX: Final = "by-status"
+STATUS_INDEX_PARTITION_KEY: Final = "status"
+STATUS_INDEX_SORT_KEY: Final = "updated_at"
