@@ -26,3 +26,10 @@ PARTITION_KEY: Final = "model_name"
 STATUS_INDEX: Final = "by-status"
 STATUS_INDEX_PARTITION_KEY: Final = "status"
 STATUS_INDEX_SORT_KEY: Final = "updated_at"
+
+
+# Metrics that evaluate_predictions computes for a model. The quality gate may
+# compare any of them (``gate.metric``), and the registry item's ``metrics`` map
+# holds all of them plus RECORDS_METRIC (how many records they were computed on).
+EVALUATION_METRICS: Final = ("accuracy", "macro_f1", "macro_precision", "macro_recall")
+RECORDS_METRIC: Final = "records"

@@ -82,3 +82,15 @@ CHECKPOINT_DIR: Final = "/opt/ml/checkpoints"
 # Entry points inside the training-code archive.
 TRAINING_ENTRY_POINT: Final = "train.py"
 PREPROCESSING_ENTRY_POINT: Final = "preprocess.py"
+
+# Overrides for the container paths above, for runs outside a container (local
+# mode sets them). Both entry points honour FAILURE_FILE_ENV; a processing job
+# reports its failure through PROCESSING_MESSAGE_FILE (DescribeProcessingJob's
+# ExitMessage) rather than the training job's failure file.
+FAILURE_FILE_ENV: Final = "SM_OUTPUT_FAILURE"
+CHECKPOINT_DIR_ENV: Final = "SM_CHECKPOINT_DIR"
+PROCESSING_MESSAGE_FILE: Final = "/opt/ml/output/message"
+
+# Exit codes of train.py and preprocess.py: 0 success, INPUT_ERROR_EXIT_CODE for
+# bad arguments or bad data (retrying will not help), 1 for anything else.
+INPUT_ERROR_EXIT_CODE: Final = 2

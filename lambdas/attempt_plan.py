@@ -1,0 +1,148 @@
+"""Plan one training attempt (the ``PlanAttempt`` state): resource names and hyperparameters.
+
+Names are derived from the run id and the attempt number only, so a retried
+Lambda invocation plans the same names (SageMaker then rejects a duplicate job
+instead of the workflow starting a second one). See docs/architecture.md, ``$.attempt``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from execution_input import RUN_ID_PATTERN
+from lambda_env import env_str
+from plain_numbers import plain_decimal
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from validation_messages import describe_validation_error
+
+logger = Logger()
+
+PROJECT_PREFIX_ENV: Final = "PROJECT_PREFIX"
+# SageMaker's rule for model, job and endpoint-config names; tuning job names are shorter.
+SAGEMAKER_NAME_PATTERN: Final = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+SAGEMAKER_NAME_MAX: Final = 63
+TUNING_JOB_NAME_MAX: Final = 32
+CANDIDATE_TRANSFORM_SUFFIX: Final = "-eval"
+CHAMPION_TRANSFORM_SUFFIX: Final = "-champ"
+EPOCHS_HYPERPARAMETER: Final = "epochs"
+# Makes the TensorFlow container start MultiWorkerMirroredStrategy across instances.
+MULTI_WORKER_HYPERPARAMETER: Final = "sagemaker_multi_worker_mirrored_strategy_enabled"
+
+
+class InvalidAttemptEvent(ValueError):
+    """The event is not ``{"run": $.run, "attempt": n}`` with a usable run and attempt number."""
+
+
+class InvalidResourceName(ValueError):
+    """A planned SageMaker name breaks SageMaker's naming rules (usually: PROJECT_PREFIX is too long)."""
+
+
+class _View(BaseModel):
+    # The run was validated by ValidateInput; read only what planning needs.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class _TrainingView(_View):
+    instance_count: int = Field(ge=1)
+
+
+class _GateView(_View):
+    max_attempts: int = Field(ge=1)
+    retrain_epoch_increment: int = Field(ge=0)
+
+
+class RunView(_View):
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    hyperparameters: dict[str, Any]
+    training: _TrainingView
+    gate: _GateView
+
+
+class AttemptEvent(_View):
+    run: RunView
+    attempt: int = Field(ge=1)
+
+
+def hyperparameter_string(value: object) -> str:
+    """A hyperparameter value as SageMaker takes it: ``True -> "true"``, ``1e-05 -> "0.00001"``."""
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return plain_decimal(value)
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"expected a string, number or boolean hyperparameter, got {type(value).__name__}")
+
+
+def check_sagemaker_name(kind: str, name: str, max_length: int = SAGEMAKER_NAME_MAX) -> str:
+    """``name`` if SageMaker accepts it for ``kind``; otherwise InvalidResourceName saying why."""
+    if len(name) > max_length:
+        raise InvalidResourceName(
+            f"{kind} '{name}' is {len(name)} characters, SageMaker allows {max_length}: "
+            f"shorten {PROJECT_PREFIX_ENV} by {len(name) - max_length} or more"
+        )
+    if not SAGEMAKER_NAME_PATTERN.match(name):
+        raise InvalidResourceName(
+            f"{kind} '{name}' must be letters, digits and hyphens, start and end with a letter or digit"
+        )
+    return name
+
+
+def tuning_job_name(project_prefix: str, run_id: str, number: int) -> str:
+    """``{prefix}-{run_id}-a{n}`` cut to 32 characters by shortening the prefix, never the unique part."""
+    unique = f"{run_id}-a{number}"
+    room = TUNING_JOB_NAME_MAX - len(unique) - 1  # one hyphen between prefix and unique part
+    short_prefix = project_prefix[: max(room, 0)].rstrip("-")
+    name = f"{short_prefix}-{unique}" if short_prefix else unique
+    return check_sagemaker_name("tuning job name", name, TUNING_JOB_NAME_MAX)
+
+
+def plan_attempt(run: RunView, number: int, project_prefix: str) -> dict[str, Any]:
+    """``$.attempt`` for attempt ``number`` (1-based) of ``run``."""
+    if number > run.gate.max_attempts:
+        raise InvalidAttemptEvent(
+            f"attempt: expected 1..gate.max_attempts ({run.gate.max_attempts}), got {number}"
+        )
+    if not SAGEMAKER_NAME_PATTERN.match(project_prefix):
+        raise InvalidResourceName(
+            f"{PROJECT_PREFIX_ENV} '{project_prefix}' must be letters, digits and hyphens, "
+            "start and end with a letter or digit"
+        )
+    base = f"{project_prefix}-{run.run_id}-a{number}"
+    epochs = run.hyperparameters.get(EPOCHS_HYPERPARAMETER)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise InvalidAttemptEvent(f"run.hyperparameters.epochs: expected an integer >= 1, got {epochs!r}")
+    try:
+        hyperparameters = {name: hyperparameter_string(value) for name, value in run.hyperparameters.items()}
+    except (TypeError, ValueError) as err:
+        raise InvalidAttemptEvent(f"run.hyperparameters: {err}") from err
+    # Each rejected attempt trains longer: the usual reason for missing the gate is under-training.
+    hyperparameters[EPOCHS_HYPERPARAMETER] = str(epochs + (number - 1) * run.gate.retrain_epoch_increment)
+    if run.training.instance_count > 1:
+        hyperparameters[MULTI_WORKER_HYPERPARAMETER] = "true"
+    return {
+        "number": number,
+        "model_name": check_sagemaker_name("model name", base),
+        "training_job_name": check_sagemaker_name("training job name", base),
+        "tuning_job_name": tuning_job_name(project_prefix, run.run_id, number),
+        "endpoint_config_name": check_sagemaker_name("endpoint config name", base),
+        "transform_job_name": check_sagemaker_name("transform job name", base + CANDIDATE_TRANSFORM_SUFFIX),
+        "champion_transform_job_name": check_sagemaker_name(
+            "champion transform job name", base + CHAMPION_TRANSFORM_SUFFIX
+        ),
+        "hyperparameters": hyperparameters,
+    }
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        request = AttemptEvent.model_validate(event)
+    except ValidationError as err:
+        raise InvalidAttemptEvent("; ".join(describe_validation_error(err, AttemptEvent))) from None
+    attempt = plan_attempt(request.run, request.attempt, env_str(PROJECT_PREFIX_ENV))
+    logger.info("Attempt planned", extra={"run_id": request.run.run_id, "attempt": attempt})
+    return attempt

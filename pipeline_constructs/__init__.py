@@ -1,0 +1,1 @@
+"""The stack's components: each construct owns its resources and exposes narrow attributes."""

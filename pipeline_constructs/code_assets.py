@@ -1,0 +1,102 @@
+"""Code shipped to SageMaker and Lambda, bundled locally (no Docker) and deterministically."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shutil
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, BundlingOutput, DockerImage, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAINING_CODE_DIR = REPO_ROOT / "training_code"
+LAMBDA_CODE_DIR = REPO_ROOT / "lambdas"
+# The Lambda handlers read the transform record format from the training contract.
+SHARED_WITH_LAMBDAS = (TRAINING_CODE_DIR / "contract.py",)
+ARCHIVE_NAME = "sourcedir.tar.gz"
+_SKIPPED = {"__pycache__", ".pytest_cache", ".mypy_cache"}
+
+
+def source_files(directory: Path) -> Iterator[Path]:
+    """Files to ship, in a stable order, without caches."""
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and not _SKIPPED.intersection(path.relative_to(directory).parts):
+            if path.suffix not in {".pyc", ".pyo"}:
+                yield path
+
+
+def write_source_archive(directory: Path, archive: Path) -> None:
+    """A gzipped tarball that is byte-identical for identical sources (fixed mtimes, owners, order)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in source_files(directory):
+            info = tarfile.TarInfo(str(path.relative_to(directory)))
+            data = path.read_bytes()
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    with archive.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        gz.write(buffer.getvalue())
+
+
+@jsii.implements(ILocalBundling)
+class _TarGzBundling:
+    def __init__(self, source: Path) -> None:
+        self._source = source
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
+        write_source_archive(self._source, Path(output_dir) / ARCHIVE_NAME)
+        return True
+
+
+@jsii.implements(ILocalBundling)
+class _LambdaBundling:
+    def __init__(self, source: Path, extra_files: tuple[Path, ...]) -> None:
+        self._source = source
+        self._extra_files = extra_files
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
+        output = Path(output_dir)
+        for path in (*source_files(self._source), *self._extra_files):
+            target = output / (path.relative_to(self._source) if path.is_relative_to(self._source) else path.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        return True
+
+
+def _local_only(local: ILocalBundling, output_type: BundlingOutput) -> BundlingOptions:
+    # The image is never pulled: local bundling always succeeds, so CDK never needs Docker.
+    return BundlingOptions(image=DockerImage.from_registry("none"), local=local, output_type=output_type)
+
+
+class TrainingCodeAsset(Construct):
+    """`training_code/` as the tar.gz that script mode wants as `sagemaker_submit_directory`."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.asset = s3_assets.Asset(
+            self,
+            "Archive",
+            path=str(TRAINING_CODE_DIR),
+            asset_hash_type=AssetHashType.OUTPUT,
+            bundling=_local_only(_TarGzBundling(TRAINING_CODE_DIR), BundlingOutput.ARCHIVED),
+        )
+        self.s3_uri = self.asset.s3_object_url
+        # The version recorded in the registry: changes exactly when the shipped code does.
+        self.code_version = self.asset.asset_hash
+
+
+def lambda_code() -> lambda_.Code:
+    """`lambdas/` plus the shared contract, as one Lambda asset."""
+    return lambda_.Code.from_asset(
+        str(LAMBDA_CODE_DIR),
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=_local_only(_LambdaBundling(LAMBDA_CODE_DIR, SHARED_WITH_LAMBDAS), BundlingOutput.NOT_ARCHIVED),
+    )

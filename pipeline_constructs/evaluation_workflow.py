@@ -1,0 +1,210 @@
+"""The evaluation workflow: score the deployed model on fresh labelled data; retrain when it decayed."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from .sagemaker_tasks import JoinedTransformJob, transform_input
+from .state_machine import build_state_machine
+from .workflow_steps import (
+    ERROR_PATH,
+    LAMBDA_TRANSIENT,
+    NOW,
+    SAGEMAKER_TRANSIENT,
+    STEP_FUNCTIONS_TRANSIENT,
+    RegistrySteps,
+    catch_all,
+    failure_message,
+    notify,
+    retry_transient,
+)
+
+
+class EvaluationWorkflow(Construct):
+    """State machine 2, plus its (disabled by default) schedule."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        validate_input: lambda_.IFunction,
+        evaluate_predictions: lambda_.IFunction,
+        registry_table: dynamodb.ITable,
+        topic: sns.ITopic,
+        training_workflow: sfn.IStateMachine,
+        sagemaker_role: iam.IRole,
+        transform_output_prefix: str,
+        report_prefix: str,
+        job_prefix: str,
+        schedule_enabled: bool,
+        schedule_rate: Duration,
+        timeout: Duration,
+        logs_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        registry = RegistrySteps(self, table=registry_table, model_name_path="$.champion.model_name")
+
+        fail = sfn.Fail(self, "EvaluationFailed", cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error")
+        notify_failure = notify(self, "NotifyFailure", topic=topic, subject="ML pipeline: evaluation failed",
+                                message=failure_message("evaluation"))
+        catch_all(notify_failure, fail)
+        notify_failure.next(fail)
+
+        validate = self._lambda("ValidateInput", validate_input, payload={
+            "workflow": "evaluation", "input": sfn.JsonPath.string_at("$$.Execution.Input")}, result_path="$.run")
+        find = registry.find_deployed("FindDeployedModel", result_path="$.champion_query")
+        champion = sfn.Pass(self, "DeployedModel", parameters={
+            "model_name.$": "$.champion_query.items[0].model_name.S",
+            "transform_job_name.$": f"States.Format('{job_prefix}-{{}}-monitor', $.run.run_id)",
+        }, result_path="$.champion")
+        transform = JoinedTransformJob(
+            self,
+            "TransformFreshData",
+            transform_job_name=sfn.JsonPath.string_at("$.champion.transform_job_name"),
+            model_name=sfn.JsonPath.string_at("$.champion.model_name"),
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            transform_input=transform_input(
+                data_uri_expression=sfn.JsonPath.format("{}transform/", sfn.JsonPath.string_at("$.run.data_uri"))
+            ),
+            transform_output=tasks.TransformOutput(
+                s3_output_path=sfn.JsonPath.format(
+                    f"{transform_output_prefix}{{}}/", sfn.JsonPath.string_at("$.champion.transform_job_name")
+                ),
+                accept="application/jsonlines",
+                assemble_with=tasks.AssembleWith.LINE,
+            ),
+            transform_resources=tasks.TransformResources(
+                instance_count=sfn.JsonPath.number_at("$.run.transform.instance_count"),
+                instance_type=ec2.InstanceType(sfn.JsonPath.string_at("$.run.transform.instance_type")),
+            ),
+            batch_strategy=tasks.BatchStrategy.SINGLE_RECORD,
+            role=sagemaker_role,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        retry_transient(transform, SAGEMAKER_TRANSIENT, interval_seconds=30)
+        score = self._lambda("EvaluatePredictions", evaluate_predictions, payload={
+            "predictions_uri": sfn.JsonPath.format(
+                f"{transform_output_prefix}{{}}/", sfn.JsonPath.string_at("$.champion.transform_job_name")),
+            "report_uri": sfn.JsonPath.format(
+                f"{report_prefix}{{}}/monitor-{{}}/", sfn.JsonPath.string_at("$.champion.model_name"),
+                sfn.JsonPath.string_at("$.run.run_id")),
+            "model_name": sfn.JsonPath.string_at("$.champion.model_name"),
+            "metric": sfn.JsonPath.string_at("$.run.metric"),
+            "tolerance": 0,
+            "champion": None,
+        }, result_path="$.evaluation")
+        record = tasks.DynamoUpdateItem(
+            self,
+            "RecordEvaluation",
+            comment="Append this evaluation to the deployed model's history",
+            table=registry.table,
+            key=registry.key(),
+            update_expression=(
+                "SET evaluations = list_append(if_not_exists(evaluations, :empty), :entry), "
+                "last_evaluated_at = :now, last_evaluation_metric = :metric"
+            ),
+            expression_attribute_values={
+                ":empty": tasks.DynamoAttributeValue.from_list([]),
+                ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(NOW)),
+                ":metric": tasks.DynamoAttributeValue.from_number(sfn.JsonPath.number_at("$.evaluation.candidate.metric")),
+                ":entry": tasks.DynamoAttributeValue.from_list([
+                    tasks.DynamoAttributeValue.from_map({
+                        "evaluated_at": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(NOW)),
+                        "execution_arn": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id),
+                        "data_uri": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.run.data_uri")),
+                        "metrics": tasks.DynamoAttributeValue.map_from_json_path(
+                            "$.evaluation.candidate.registry_metrics"),
+                        "report_uri": tasks.DynamoAttributeValue.from_string(
+                            sfn.JsonPath.string_at("$.evaluation.candidate.report_uri")),
+                    })
+                ]),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        retrain = tasks.StepFunctionsStartExecution(
+            self,
+            "Retrain",
+            comment="Train on old + new data; the training workflow's gate decides what gets deployed",
+            state_machine=training_workflow,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            input=sfn.TaskInput.from_object({
+                "raw_data_uri": sfn.JsonPath.string_at("$.run.retrain_raw_data_uri"),
+                "reason": sfn.JsonPath.format(
+                    "evaluation {}: {} {} below {} on {}", sfn.JsonPath.execution_name,
+                    sfn.JsonPath.string_at("$.run.metric"),
+                    sfn.JsonPath.string_at("$.evaluation.candidate.metric"),
+                    sfn.JsonPath.string_at("$.run.threshold"), sfn.JsonPath.string_at("$.run.data_uri")),
+            }),
+            associate_with_parent=True,
+            result_selector={"execution_arn.$": "$.ExecutionArn", "status.$": "$.Status"},
+            result_path="$.retraining",
+        )
+        retry_transient(retrain, STEP_FUNCTIONS_TRANSIENT)
+        retry_transient(record, ("DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException"))
+        for state in (find, transform, record, retrain):
+            catch_all(state, notify_failure)
+
+        decayed = (
+            sfn.Choice(self, "Decayed?", comment="Below the threshold on fresh data")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.number_less_than_json_path("$.evaluation.candidate.metric", "$.run.threshold"),
+                    sfn.Condition.boolean_equals("$.run.retrain", True),
+                ),
+                retrain.next(sfn.Succeed(self, "Retrained")),
+            )
+            .otherwise(sfn.Succeed(self, "ModelHealthy"))
+        )
+        definition = validate.next(find).next(
+            sfn.Choice(self, "AnythingDeployed?")
+            .when(sfn.Condition.is_present("$.champion_query.items[0]"),
+                  champion.next(transform).next(score).next(record).next(decayed))
+            .otherwise(sfn.Succeed(self, "NothingDeployed", comment="No model is deployed: nothing to evaluate"))
+        )
+        catch_all(validate, notify_failure)
+        catch_all(score, notify_failure)
+        self.state_machine = build_state_machine(
+            self,
+            "StateMachine",
+            definition=definition,
+            timeout=timeout,
+            logs_key=logs_key,
+            log_retention=log_retention,
+            comment="Evaluate the deployed model on fresh data and retrain when it decayed",
+        )
+        self.schedule = events.Rule(
+            self,
+            "Schedule",
+            description="Runs the evaluation workflow (off unless mlops.evaluation.schedule_enabled)",
+            schedule=events.Schedule.rate(schedule_rate),
+            enabled=schedule_enabled,
+            targets=[targets.SfnStateMachine(self.state_machine, input=events.RuleTargetInput.from_object({}))],
+        )
+
+    def _lambda(self, construct_id: str, function: lambda_.IFunction, *, payload: dict,
+                result_path: str) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            construct_id,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(payload),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+        )
+        retry_transient(task, LAMBDA_TRANSIENT)
+        return task

@@ -1,0 +1,161 @@
+"""SageMaker Step Functions tasks beyond what aws-cdk-lib's constructs can set.
+
+Subclasses render the native task (and keep the IAM it generates) and merge the
+extra `Parameters` next to the statement they need. Processing and tuning jobs
+have no construct at all: they are `CustomState`s whose policy statements are
+listed here, for the workflow to attach to its role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from training_code.contract import (
+    TRANSFORM_CONTENT_TYPE,
+    TRANSFORM_INPUT_FILTER,
+    TRANSFORM_OUTPUT_FILTER,
+)
+
+
+def _merge(state: Mapping[str, Any], extra_parameters: Mapping[str, Any]) -> dict[str, Any]:
+    rendered = dict(state)
+    rendered["Parameters"] = {**rendered.get("Parameters", {}), **extra_parameters}
+    return rendered
+
+
+class SpotTrainingJob(tasks.SageMakerCreateTrainingJob):
+    """CreateTrainingJob `.sync` with managed spot, checkpoints and per-attempt hyperparameters.
+
+    `attempt_path` points at the attempt plan (see docs/architecture.md), which
+    carries the SageMaker-ready hyperparameters, stopping condition (MaxWait only
+    when spot is on) and checkpoint URI.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, attempt_path: str, use_spot_path: str,
+                 **props: Any) -> None:
+        super().__init__(scope, construct_id, **props)
+        self._extra = {
+            "HyperParameters.$": f"{attempt_path}.hyperparameters",
+            "StoppingCondition.$": f"{attempt_path}.stopping_condition",
+            "EnableManagedSpotTraining.$": use_spot_path,
+            "CheckpointConfig": {"S3Uri.$": f"{attempt_path}.checkpoint_uri"},
+        }
+
+    def to_state_json(self, *args: Any) -> dict[str, Any]:
+        return _merge(super().to_state_json(*args), self._extra)
+
+
+class JoinedTransformJob(tasks.SageMakerCreateTransformJob):
+    """CreateTransformJob `.sync` that joins each prediction to its input record.
+
+    Only the features reach the model; id and label come back next to the
+    prediction, so the evaluation never has to line files up by position.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, **props: Any) -> None:
+        super().__init__(scope, construct_id, **props)
+        self._extra = {
+            "DataProcessing": {
+                "InputFilter": TRANSFORM_INPUT_FILTER,
+                "JoinSource": "Input",
+                "OutputFilter": TRANSFORM_OUTPUT_FILTER,
+            }
+        }
+
+    def to_state_json(self, *args: Any) -> dict[str, Any]:
+        return _merge(super().to_state_json(*args), self._extra)
+
+
+class BlueGreenUpdateEndpoint(tasks.SageMakerUpdateEndpoint):
+    """UpdateEndpoint with a blue/green deployment that rolls back on the given alarms."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, rollback_alarm_names: list[str],
+                 bake_seconds: int = 300, **props: Any) -> None:
+        super().__init__(scope, construct_id, **props)
+        self._extra = {
+            "DeploymentConfig": {
+                "BlueGreenUpdatePolicy": {
+                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+                    # The old fleet stays up while the alarms watch the new one.
+                    "TerminationWaitInSeconds": bake_seconds,
+                },
+                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in rollback_alarm_names]},
+            }
+        }
+
+    def to_state_json(self, *args: Any) -> dict[str, Any]:
+        return _merge(super().to_state_json(*args), self._extra)
+
+
+def transform_input(*, data_uri_expression: str) -> tasks.TransformInput:
+    """JSON Lines records, one request per record (see docs/serving-format.md)."""
+    return tasks.TransformInput(
+        transform_data_source=tasks.TransformDataSource(
+            s3_data_source=tasks.TransformS3DataSource(
+                s3_uri=data_uri_expression, s3_data_type=tasks.S3DataType.S3_PREFIX
+            )
+        ),
+        content_type=TRANSFORM_CONTENT_TYPE,
+        split_type=tasks.SplitType.LINE,
+    )
+
+
+class SyncJobState(sfn.CustomState):
+    """A SageMaker job that CDK has no construct for, run with `.sync`.
+
+    `policy_statements` are what Step Functions documents for this integration;
+    the workflow attaches them to its role.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        api_action: str,
+        resource_type: str,
+        events_rule: str,
+        parameters: Mapping[str, Any],
+        passed_role: iam.IRole,
+        comment: str,
+        result_selector: Mapping[str, str],
+        result_path: str,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            state_json={
+                "Type": "Task",
+                "Comment": comment,
+                "Resource": f"arn:{Aws.PARTITION}:states:::sagemaker:{api_action}.sync",
+                "Parameters": dict(parameters),
+                "ResultSelector": dict(result_selector),
+                "ResultPath": result_path,
+            },
+        )
+        stack = Stack.of(self)
+        job_arn = stack.format_arn(service="sagemaker", resource=resource_type, resource_name="*")
+        verb = api_action[len("create"):]
+        self.policy_statements = [
+            iam.PolicyStatement(
+                actions=[f"sagemaker:Create{verb}", f"sagemaker:Describe{verb}", f"sagemaker:Stop{verb}",
+                         "sagemaker:AddTags"],
+                resources=[job_arn],
+            ),
+            iam.PolicyStatement(
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[stack.format_arn(service="events", resource="rule", resource_name=events_rule)],
+            ),
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[passed_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            ),
+        ]

@@ -1,0 +1,107 @@
+"""Buckets for data and model artifacts, their access logs, and the customer key."""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+# Prefixes of the artifacts bucket; transient ones expire (see lifecycle rules).
+MODELS_PREFIX = "models/"
+CHECKPOINTS_PREFIX = "checkpoints/"
+TRANSFORM_PREFIX = "transform/"
+EVALUATIONS_PREFIX = "evaluations/"
+# Prefixes of the data bucket.
+RAW_PREFIX = "raw/"
+PREPARED_PREFIX = "prepared/"
+LABELLED_PREFIX = "labelled/"
+
+
+class PipelineStorage(Construct):
+    """Data and artifacts buckets: KMS-encrypted, versioned, TLS-only, private, logged, retained."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, transient_object_days: int = 30) -> None:
+        super().__init__(scope, construct_id)
+
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="Encrypts the ML pipeline's buckets, registry, topic and logs",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self._allow_service_use_of_key()
+        # S3 server access logging cannot write to KMS-encrypted buckets: SSE-S3 here.
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.data_bucket = self._private_bucket("Data", log_prefix="data/")
+        self.artifacts_bucket = self._private_bucket(
+            "Artifacts",
+            log_prefix="artifacts/",
+            lifecycle_rules=[
+                s3.LifecycleRule(prefix=prefix, expiration=Duration.days(transient_object_days))
+                for prefix in (CHECKPOINTS_PREFIX, TRANSFORM_PREFIX)
+            ],
+        )
+
+    def _private_bucket(
+        self, construct_id: str, *, log_prefix: str, lifecycle_rules: list[s3.LifecycleRule] | None = None
+    ) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix=log_prefix,
+            lifecycle_rules=[
+                # Versioning keeps overwritten objects; bound what that costs.
+                s3.LifecycleRule(noncurrent_version_expiration=Duration.days(90)),
+                *(lifecycle_rules or []),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    def _allow_service_use_of_key(self) -> None:
+        """Let CloudWatch Logs (encrypted log groups) and CloudWatch alarms (encrypted topic) use the key."""
+        stack = Stack.of(self)
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+                         "kms:DescribeKey"],
+                principals=[iam.ServicePrincipal(f"logs.{Aws.REGION}.amazonaws.com")],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                            service="logs", resource="log-group", resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )

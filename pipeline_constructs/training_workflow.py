@@ -1,0 +1,739 @@
+"""The training workflow: prepare, train, evaluate, gate, deploy — with a bounded retrain loop.
+
+State data is documented in docs/architecture.md: `$.run` (validated input),
+`$.attempt` (names and URIs of one attempt), `$.champion`, `$.training`,
+`$.evaluation`, `$.endpoint`, `$.error`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, Size, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from lambdas.model_registry import ModelStatus
+from training_code.contract import (
+    METRIC_DEFINITIONS,
+    PREPROCESSING_ENTRY_POINT,
+    TRAINING_CHANNELS,
+    ALL_CHANNELS,
+)
+
+from .sagemaker_tasks import BlueGreenUpdateEndpoint, JoinedTransformJob, SpotTrainingJob, SyncJobState, transform_input
+from .workflow_steps import (
+    ERROR_PATH,
+    LAMBDA_TRANSIENT,
+    SAGEMAKER_SDK_TRANSIENT,
+    SAGEMAKER_TRANSIENT,
+    RegistrySteps,
+    catch_all,
+    failure_message,
+    notify,
+    retry_transient,
+)
+from .state_machine import build_state_machine
+
+PROCESSING_ROOT = "/opt/ml/processing"
+CODE_DIR = f"{PROCESSING_ROOT}/input/code"
+RAW_DIR = f"{PROCESSING_ROOT}/input/raw"
+POLL_INTERVAL_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class ImageUris:
+    training: str
+    processing: str
+    inference: str
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    """The endpoint is infrastructure: its size is set in cdk.json, not per execution."""
+
+    name: str
+    instance_type: str
+    initial_instance_count: int
+    max_wait_minutes: int
+    rollback_alarm_names: list[str]
+
+
+class TrainingWorkflow(Construct):
+    """State machine 1 (see module docstring); exposes `state_machine`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        validate_input: lambda_.IFunction,
+        plan_attempt: lambda_.IFunction,
+        evaluate_predictions: lambda_.IFunction,
+        registry_table: dynamodb.ITable,
+        topic: sns.ITopic,
+        sagemaker_role: iam.IRole,
+        images: ImageUris,
+        code_uri: str,
+        code_version: str,
+        endpoint: EndpointOptions,
+        timeout: Duration,
+        logs_key: kms.IKey,
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._role = sagemaker_role
+        self._images = images
+        self._code_uri = code_uri
+        self._topic = topic
+        self._endpoint = endpoint
+        self._registry = RegistrySteps(self, table=registry_table, model_name_path="$.attempt.model_name")
+        self._custom_states: list[SyncJobState] = []
+
+        fail = sfn.Fail(self, "WorkflowFailed", cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error")
+        notify_failure = notify(self, "NotifyFailure", topic=topic, subject="ML pipeline: training run failed",
+                                message=failure_message("training"))
+        catch_all(notify_failure, fail)
+        notify_failure.next(fail)
+        record_failure = self._registry.set_status(
+            "RecordFailure",
+            ModelStatus.FAILED,
+            attributes={
+                "failure_error": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(f"{ERROR_PATH}.Error")),
+                "failure_cause": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(f"{ERROR_PATH}.Cause")),
+            },
+        )
+        catch_all(record_failure, notify_failure)
+        record_failure.next(notify_failure)
+        self._before_attempt_failure = notify_failure
+        self._attempt_failure = record_failure
+
+        validate = self._lambda("ValidateInput", validate_input,
+                                payload={"workflow": "training", "input": sfn.JsonPath.string_at("$$.Execution.Input")},
+                                result_path="$.run", failure=notify_failure)
+        find_champion = self._find_champion()
+        preprocess = self._preprocess()
+        plan = self._lambda("PlanAttempt", plan_attempt,
+                            payload={"run": sfn.JsonPath.object_at("$.run"),
+                                     "attempt": sfn.JsonPath.number_at("$.next_attempt")},
+                            result_path="$.attempt", failure=notify_failure)
+        record_training = self._registry.put_new_model(
+            "RecordTraining",
+            item={
+                "run_id": _s("$.run.run_id"),
+                "attempt": tasks.DynamoAttributeValue.from_number(sfn.JsonPath.number_at("$.attempt.number")),
+                "execution_arn": _s("$$.Execution.Id"),
+                "training_job_name": _s("$.attempt.training_job_name"),
+                "hyperparameters": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.attempt.hyperparameters"))),
+                "data_uri": _s("$.run.data_uri"),
+                "code_version": tasks.DynamoAttributeValue.from_string(code_version),
+                "image_uri": tasks.DynamoAttributeValue.from_string(images.inference),
+                "champion_at_training": _s("$.champion.model_name"),
+                "reason": _s("$.run.reason"),
+            },
+        )
+        catch_all(record_training, notify_failure)
+
+        train_or_tune = self._train_or_tune()
+        create_model = self._create_model()
+        record_trained = self._registry.set_status(
+            "RecordTrained", ModelStatus.TRAINED,
+            attributes={
+                "model_data_url": _s("$.training.model_data_url"),
+                "training_job_name": _s("$.training.training_job_name"),
+                "training_metrics": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.training.final_metrics"))),
+            },
+        )
+        evaluate = self._evaluate(evaluate_predictions)
+        record_evaluated = self._registry.set_status(
+            "RecordEvaluated", ModelStatus.EVALUATED,
+            attributes={
+                "metrics": tasks.DynamoAttributeValue.map_from_json_path("$.evaluation.candidate.registry_metrics"),
+                "gate_metric": tasks.DynamoAttributeValue.from_number(sfn.JsonPath.number_at("$.evaluation.candidate.metric")),
+                "evaluation_report_uri": _s("$.evaluation.candidate.report_uri"),
+            },
+        )
+        deploy = self._deploy()
+        rejected = self._rejection(plan)
+
+        for state in (record_trained, record_evaluated):
+            catch_all(state, record_failure)
+
+        gate = self._quality_gate(passed=deploy, rejected=rejected)
+
+        definition = (
+            validate.next(find_champion)
+            .next(
+                sfn.Choice(self, "RawDataGiven?", comment="Preprocess when the input names raw data")
+                .when(sfn.Condition.boolean_equals("$.run.preprocess", True), preprocess)
+                .afterwards(include_otherwise=True)
+            )
+            .next(sfn.Pass(self, "FirstAttempt", result=sfn.Result.from_number(1), result_path="$.next_attempt"))
+            .next(plan)
+            .next(record_training)
+            .next(train_or_tune)
+            .next(create_model)
+            .next(record_trained)
+            .next(evaluate)
+            .next(record_evaluated)
+            .next(gate)
+        )
+        self.state_machine = build_state_machine(
+            self,
+            "StateMachine",
+            definition=definition,
+            timeout=timeout,
+            logs_key=logs_key,
+            log_retention=log_retention,
+            comment="Train, evaluate, gate and deploy a TensorFlow model",
+        )
+        for state in self._custom_states:
+            for statement in state.policy_statements:
+                self.state_machine.add_to_role_policy(statement)
+
+    # -- building blocks -------------------------------------------------------------------------
+
+    def _lambda(self, construct_id: str, function: lambda_.IFunction, *, payload: dict, result_path: str,
+                failure: sfn.IChainable) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            construct_id,
+            lambda_function=function,
+            payload=sfn.TaskInput.from_object(payload),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+        )
+        retry_transient(task, LAMBDA_TRANSIENT)
+        catch_all(task, failure)
+        return task
+
+    def _find_champion(self) -> sfn.IChainable:
+        query = self._registry.find_deployed("FindChampion", result_path="$.champion_query")
+        catch_all(query, self._before_attempt_failure)
+        present = sfn.Pass(self, "ChampionFound", parameters={
+            "present": True,
+            "model_name.$": "$.champion_query.items[0].model_name.S",
+        }, result_path="$.champion")
+        absent = sfn.Pass(self, "NoChampion", parameters={"present": False, "model_name": "none"},
+                          result_path="$.champion")
+        choice = (
+            sfn.Choice(self, "ChampionDeployed?")
+            .when(sfn.Condition.is_present("$.champion_query.items[0]"), present)
+            .otherwise(absent)
+            .afterwards()
+        )
+        return query.next(choice)
+
+    def _preprocess(self) -> SyncJobState:
+        outputs = [
+            {
+                "OutputName": channel,
+                "S3Output": {
+                    "S3Uri.$": f"States.Format('{{}}{channel}/', $.run.data_uri)",
+                    "LocalPath": f"{PROCESSING_ROOT}/{channel}",
+                    "S3UploadMode": "EndOfJob",
+                },
+            }
+            for channel in ALL_CHANNELS
+        ]
+        state = SyncJobState(
+            self,
+            "Preprocess",
+            comment="Raw data → TFRecord channels + transform input, sharded across instances",
+            result_selector={"job.$": "$.ProcessingJobName"},
+            result_path="$.preprocessing",
+            api_action="createProcessingJob",
+            resource_type="processing-job",
+            events_rule="StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+            passed_role=self._role,
+            parameters={
+                "ProcessingJobName.$": "States.Format('prep-{}', $.run.run_id)",
+                "RoleArn": self._role.role_arn,
+                "AppSpecification": {
+                    "ImageUri": self._images.processing,
+                    # Script mode's archive is reused: unpack it, then run the entry point.
+                    "ContainerEntrypoint": [
+                        "/bin/sh", "-c",
+                        f'cd {CODE_DIR} && tar -xzf *.gz && exec python3 {PREPROCESSING_ENTRY_POINT} "$@"',
+                        "preprocess",
+                    ],
+                    "ContainerArguments": ["--input", RAW_DIR, "--output", PROCESSING_ROOT],
+                },
+                "ProcessingInputs": [
+                    _processing_input("code", self._code_uri, CODE_DIR, sharded=False),
+                    {
+                        "InputName": "raw",
+                        "S3Input": {
+                            "S3Uri.$": "$.run.raw_data_uri",
+                            "LocalPath": RAW_DIR,
+                            "S3DataType": "S3Prefix",
+                            "S3InputMode": "File",
+                            "S3DataDistributionType": "ShardedByS3Key",
+                        },
+                    },
+                ],
+                "ProcessingOutputConfig": {"Outputs": outputs},
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceCount.$": "$.run.processing.instance_count",
+                        "InstanceType.$": "$.run.processing.instance_type",
+                        "VolumeSizeInGB": 30,
+                    }
+                },
+                "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            },
+        )
+        state.add_retry(errors=list(SAGEMAKER_TRANSIENT), interval=Duration.seconds(10), backoff_rate=2.0,
+                        max_attempts=3)
+        catch_all(state, self._before_attempt_failure)
+        self._custom_states.append(state)
+        return state
+
+    def _train_or_tune(self) -> sfn.IChainable:
+        train = SpotTrainingJob(
+            self,
+            "Train",
+            attempt_path="$.attempt",
+            use_spot_path="$.run.training.use_spot",
+            training_job_name=sfn.JsonPath.string_at("$.attempt.training_job_name"),
+            role=self._role,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            algorithm_specification=tasks.AlgorithmSpecification(
+                training_image=tasks.DockerImage.from_registry(self._images.training),
+                training_input_mode=tasks.InputMode.FILE,
+                metric_definitions=[
+                    tasks.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in METRIC_DEFINITIONS
+                ],
+            ),
+            input_data_config=[_channel(name) for name in TRAINING_CHANNELS],
+            output_data_config=tasks.OutputDataConfig(
+                s3_output_location=tasks.S3Location.from_json_expression("$.attempt.training_output_uri")
+            ),
+            resource_config=tasks.ResourceConfig(
+                instance_count=sfn.JsonPath.number_at("$.run.training.instance_count"),
+                instance_type=ec2.InstanceType(sfn.JsonPath.string_at("$.run.training.instance_type")),
+                volume_size=Size.gibibytes(30),
+            ),
+            result_selector=_TRAINING_SUMMARY,
+            result_path="$.training",
+        )
+        retry_transient(train, SAGEMAKER_TRANSIENT, interval_seconds=30)
+        catch_all(train, self._attempt_failure)
+
+        tune = SyncJobState(
+            self,
+            "Tune",
+            comment="Bayesian search over learning rate, batch size and epochs",
+            result_selector={"BestTrainingJob.$": "$.BestTrainingJob"},
+            result_path="$.tuning",
+            api_action="createHyperParameterTuningJob",
+            resource_type="hyper-parameter-tuning-job",
+            events_rule="StepFunctionsGetEventsForSageMakerTuningJobsRule",
+            passed_role=self._role,
+            parameters=self._tuning_parameters(),
+        )
+        tune.add_retry(errors=list(SAGEMAKER_TRANSIENT), interval=Duration.seconds(30), backoff_rate=2.0,
+                       max_attempts=3)
+        catch_all(tune, self._attempt_failure)
+        self._custom_states.append(tune)
+        describe_best = tasks.CallAwsService(
+            self,
+            "DescribeBestTrainingJob",
+            service="sagemaker",
+            action="describeTrainingJob",
+            parameters={"TrainingJobName.$": "$.tuning.BestTrainingJob.TrainingJobName"},
+            iam_resources=[_arn(self, "training-job", "*")],
+            result_selector=_TRAINING_SUMMARY,
+            result_path="$.training",
+        )
+        retry_transient(describe_best, SAGEMAKER_SDK_TRANSIENT)
+        catch_all(describe_best, self._attempt_failure)
+        tune_chain = sfn.Chain.start(tune).next(describe_best)
+        return (
+            sfn.Choice(self, "TuningRequested?")
+            .when(sfn.Condition.boolean_equals("$.run.tuning.enabled", True), tune_chain)
+            .otherwise(train)
+            .afterwards()
+        )
+
+    def _tuning_parameters(self) -> dict:
+        # Training-job definition for each tuning trial: same container, channels and metrics.
+        return {
+            "HyperParameterTuningJobName.$": "$.attempt.tuning_job_name",
+            "HyperParameterTuningJobConfig": {
+                "Strategy": "Bayesian",
+                "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "val_loss"},
+                "ResourceLimits": {
+                    "MaxNumberOfTrainingJobs.$": "$.run.tuning.max_jobs",
+                    "MaxParallelTrainingJobs.$": "$.run.tuning.max_parallel_jobs",
+                },
+                "ParameterRanges": {
+                    "ContinuousParameterRanges": [
+                        {"Name": "learning-rate", "MinValue": "0.0001", "MaxValue": "0.01",
+                         "ScalingType": "Logarithmic"}
+                    ],
+                    "IntegerParameterRanges": [
+                        {"Name": "batch-size", "MinValue": "32", "MaxValue": "512", "ScalingType": "Logarithmic"},
+                        {"Name": "epochs", "MinValue": "5", "MaxValue": "30", "ScalingType": "Linear"},
+                    ],
+                },
+            },
+            "TrainingJobDefinition": {
+                "StaticHyperParameters.$": "$.attempt.static_hyperparameters",
+                "AlgorithmSpecification": {
+                    "TrainingImage": self._images.training,
+                    "TrainingInputMode": "File",
+                    "MetricDefinitions": [dict(d) for d in METRIC_DEFINITIONS],
+                },
+                "RoleArn": self._role.role_arn,
+                "InputDataConfig": [
+                    {
+                        "ChannelName": name,
+                        "DataSource": {"S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri.$": f"States.Format('{{}}{name}/', $.run.data_uri)",
+                            "S3DataDistributionType": "FullyReplicated",
+                        }},
+                    }
+                    for name in TRAINING_CHANNELS
+                ],
+                "OutputDataConfig": {"S3OutputPath.$": "$.attempt.training_output_uri"},
+                "ResourceConfig": {
+                    "InstanceCount.$": "$.run.training.instance_count",
+                    "InstanceType.$": "$.run.training.instance_type",
+                    "VolumeSizeInGB": 30,
+                },
+                "StoppingCondition.$": "$.attempt.stopping_condition",
+                "EnableManagedSpotTraining.$": "$.run.training.use_spot",
+            },
+        }
+
+    def _create_model(self) -> tasks.SageMakerCreateModel:
+        task = tasks.SageMakerCreateModel(
+            self,
+            "CreateModel",
+            model_name=sfn.JsonPath.string_at("$.attempt.model_name"),
+            role=self._role,
+            primary_container=tasks.ContainerDefinition(
+                image=tasks.DockerImage.from_registry(self._images.inference),
+                model_s3_location=tasks.S3Location.from_json_expression("$.training.model_data_url"),
+                mode=tasks.Mode.SINGLE_MODEL,
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        retry_transient(task, SAGEMAKER_TRANSIENT)
+        catch_all(task, self._attempt_failure)
+        return task
+
+    def _transform(self, construct_id: str, *, job_name_path: str, model_name_path: str,
+                   output_path: str) -> JoinedTransformJob:
+        task = JoinedTransformJob(
+            self,
+            construct_id,
+            transform_job_name=sfn.JsonPath.string_at(job_name_path),
+            model_name=sfn.JsonPath.string_at(model_name_path),
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            transform_input=transform_input(
+                data_uri_expression=sfn.JsonPath.format("{}transform/", sfn.JsonPath.string_at("$.run.data_uri"))
+            ),
+            transform_output=tasks.TransformOutput(
+                s3_output_path=sfn.JsonPath.string_at(output_path),
+                accept=_TRANSFORM_ACCEPT,
+                assemble_with=tasks.AssembleWith.LINE,
+            ),
+            transform_resources=tasks.TransformResources(
+                instance_count=sfn.JsonPath.number_at("$.run.transform.instance_count"),
+                instance_type=ec2.InstanceType(sfn.JsonPath.string_at("$.run.transform.instance_type")),
+            ),
+            batch_strategy=tasks.BatchStrategy.SINGLE_RECORD,
+            # Transform jobs run as the model's role; passing it stops CDK creating another one.
+            role=self._role,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        retry_transient(task, SAGEMAKER_TRANSIENT, interval_seconds=30)
+        return task
+
+    def _evaluate(self, evaluate_predictions: lambda_.IFunction) -> sfn.IChainable:
+        candidate = self._transform("TransformCandidate", job_name_path="$.attempt.transform_job_name",
+                                    model_name_path="$.attempt.model_name",
+                                    output_path="$.attempt.transform_output_uri")
+        champion = self._transform("TransformChampion", job_name_path="$.attempt.champion_transform_job_name",
+                                   model_name_path="$.champion.model_name",
+                                   output_path="$.attempt.champion_transform_output_uri")
+        champion_branch = (
+            sfn.Choice(self, "CompareWithChampion?")
+            .when(sfn.Condition.boolean_equals("$.champion.present", True), champion)
+            .otherwise(sfn.Pass(self, "NoChampionToCompare"))
+        )
+        both = sfn.Parallel(self, "Evaluate", comment="Score candidate and champion on the same held-out data",
+                            result_path=sfn.JsonPath.DISCARD)
+        both.branch(candidate)
+        both.branch(champion_branch)
+        catch_all(both, self._attempt_failure)
+        score = self._lambda(
+            "EvaluatePredictions",
+            evaluate_predictions,
+            payload={
+                "predictions_uri": sfn.JsonPath.string_at("$.attempt.transform_output_uri"),
+                "report_uri": sfn.JsonPath.string_at("$.attempt.report_uri"),
+                "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
+                "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
+                "tolerance": sfn.JsonPath.number_at("$.run.gate.tolerance"),
+                "champion": {
+                    "present": sfn.JsonPath.string_at("$.champion.present"),
+                    "model_name": sfn.JsonPath.string_at("$.champion.model_name"),
+                    "predictions_uri": sfn.JsonPath.string_at("$.attempt.champion_transform_output_uri"),
+                },
+            },
+            result_path="$.evaluation",
+            failure=self._attempt_failure,
+        )
+        return both.next(score)
+
+    def _quality_gate(self, *, passed: sfn.IChainable, rejected: sfn.IChainable) -> sfn.IChainable:
+        beats_champion = (
+            sfn.Choice(self, "AtLeastAsGoodAsChampion?")
+            .when(sfn.Condition.is_not_present("$.evaluation.champion.floor"), passed)
+            .when(
+                sfn.Condition.number_greater_than_equals_json_path(
+                    "$.evaluation.candidate.metric", "$.evaluation.champion.floor"
+                ),
+                passed,
+            )
+            .otherwise(rejected)
+        )
+        return (
+            sfn.Choice(self, "QualityGate", comment="Metric reaches the threshold and does not lose to the champion")
+            .when(
+                sfn.Condition.number_greater_than_equals_json_path("$.evaluation.candidate.metric",
+                                                                   "$.run.gate.threshold"),
+                beats_champion,
+            )
+            .otherwise(rejected)
+        )
+
+    def _rejection(self, plan: sfn.IChainable) -> sfn.IChainable:
+        record = self._registry.set_status(
+            "RecordRejected", ModelStatus.REJECTED,
+            attributes={"rejection": _s("States.Format('{} {} below the gate', $.run.gate.metric, "
+                                        "$.evaluation.candidate.metric)")},
+        )
+        catch_all(record, self._attempt_failure)
+        retry = sfn.Pass(self, "NextAttempt", parameters={
+            "value.$": "States.MathAdd($.attempt.number, 1)"}, result_path="$.next")
+        reshape = sfn.Pass(self, "CarryAttemptNumber", input_path="$.next.value", result_path="$.next_attempt")
+        give_up = notify(self, "NotifyRejected", topic=self._topic, subject="ML pipeline: model rejected",
+                         message={
+                             "event": "REJECTED",
+                             "execution": sfn.JsonPath.execution_id,
+                             "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
+                             "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
+                             "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
+                             "threshold": sfn.JsonPath.number_at("$.run.gate.threshold"),
+                             "attempts": sfn.JsonPath.number_at("$.attempt.number"),
+                         })
+        fail = sfn.Fail(self, "ModelRejected", error="ModelRejected",
+                        cause="No attempt passed the quality gate within max_attempts")
+        catch_all(give_up, fail)
+        return record.next(
+            sfn.Choice(self, "AttemptsLeft?", comment="Bounded retrain loop")
+            .when(sfn.Condition.number_less_than_json_path("$.attempt.number", "$.run.gate.max_attempts"),
+                  retry.next(reshape).next(plan))
+            .otherwise(give_up.next(fail))
+        )
+
+    def _deploy(self) -> sfn.IChainable:
+        endpoint_name = self._endpoint.name
+        config = tasks.SageMakerCreateEndpointConfig(
+            self,
+            "CreateEndpointConfig",
+            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
+            production_variants=[
+                tasks.ProductionVariant(
+                    model_name=sfn.JsonPath.string_at("$.attempt.model_name"),
+                    variant_name="AllTraffic",
+                    instance_type=ec2.InstanceType(self._endpoint.instance_type),
+                    initial_instance_count=self._endpoint.initial_instance_count,
+                )
+            ],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        exists = self._describe_endpoint("EndpointExists", result_path="$.existing_endpoint")
+        create = tasks.SageMakerCreateEndpoint(
+            self, "CreateEndpoint", endpoint_name=endpoint_name,
+            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        update = BlueGreenUpdateEndpoint(
+            self, "UpdateEndpoint", endpoint_name=endpoint_name,
+            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
+            rollback_alarm_names=self._endpoint.rollback_alarm_names,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        for task in (config, create, update):
+            retry_transient(task, SAGEMAKER_TRANSIENT)
+            catch_all(task, self._attempt_failure)
+        # DescribeEndpoint fails for an endpoint that does not exist: that means "create it".
+        exists.add_catch(create, errors=[sfn.Errors.TASKS_FAILED], result_path="$.existing_endpoint")
+
+        wait_until_in_service = self._wait_until_in_service()
+        create.next(wait_until_in_service)
+        update.next(wait_until_in_service)
+        return config.next(exists).next(update)
+
+    def _describe_endpoint(self, construct_id: str, *, result_path: str) -> tasks.CallAwsService:
+        task = tasks.CallAwsService(
+            self,
+            construct_id,
+            service="sagemaker",
+            action="describeEndpoint",
+            parameters={"EndpointName": self._endpoint.name},
+            iam_resources=[_arn(self, "endpoint", self._endpoint.name.lower())],
+            result_selector={
+                "status.$": "$.EndpointStatus",
+                "config.$": "$.EndpointConfigName",
+            },
+            result_path=result_path,
+        )
+        retry_transient(task, SAGEMAKER_SDK_TRANSIENT)
+        return task
+
+    def _wait_until_in_service(self) -> sfn.IChainable:
+        max_polls = self._endpoint.max_wait_minutes * 60 // POLL_INTERVAL_SECONDS
+        start = sfn.Pass(self, "StartPolling", result=sfn.Result.from_object({"polls": 0}), result_path="$.poll")
+        wait = sfn.Wait(self, "WaitForEndpoint", time=sfn.WaitTime.duration(Duration.seconds(POLL_INTERVAL_SECONDS)))
+        describe = self._describe_endpoint("DescribeEndpoint", result_path="$.endpoint")
+        catch_all(describe, self._attempt_failure)
+        count = sfn.Pass(self, "CountPoll", parameters={"polls.$": "States.MathAdd($.poll.polls, 1)"},
+                         result_path="$.poll")
+        promote = self._promote()
+        failed = sfn.Pass(self, "EndpointDidNotDeploy", parameters={
+            "Error": "EndpointNotInService",
+            "Cause.$": "States.Format('Endpoint status {} with config {}', $.endpoint.status, $.endpoint.config)",
+        }, result_path=ERROR_PATH).next(self._attempt_failure)
+        timed_out = sfn.Pass(self, "EndpointWaitExhausted", parameters={
+            "Error": "EndpointNotInService",
+            "Cause": f"Endpoint not InService after {self._endpoint.max_wait_minutes} minutes",
+        }, result_path=ERROR_PATH).next(self._attempt_failure)
+        check = (
+            sfn.Choice(self, "EndpointInService?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.string_equals("$.endpoint.status", "InService"),
+                    sfn.Condition.string_equals_json_path("$.endpoint.config", "$.attempt.endpoint_config_name"),
+                ),
+                promote,
+            )
+            # InService on another config: the update was rolled back.
+            .when(sfn.Condition.string_equals("$.endpoint.status", "InService"), failed)
+            .when(sfn.Condition.string_equals("$.endpoint.status", "Failed"), failed)
+            .when(sfn.Condition.string_equals("$.endpoint.status", "RollingBack"), wait)
+            .when(sfn.Condition.number_greater_than_equals("$.poll.polls", max_polls), timed_out)
+            .otherwise(count.next(wait))
+        )
+        return start.next(wait).next(describe).next(check)
+
+    def _promote(self) -> sfn.IChainable:
+        deployed_attributes = {
+            "endpoint_name": {"S": self._endpoint.name},
+            "endpoint_config_name": {"S.$": "$.attempt.endpoint_config_name"},
+        }
+        swap = self._registry.transact(
+            "PromoteAndRetire",
+            comment="New champion DEPLOYED and the old one RETIRED, in one transaction",
+            items=[
+                self._registry.status_update_item(model_name_path="$.attempt.model_name",
+                                                  status=ModelStatus.DEPLOYED, expected=ModelStatus.EVALUATED,
+                                                  extra=deployed_attributes),
+                self._registry.status_update_item(model_name_path="$.champion.model_name",
+                                                  status=ModelStatus.RETIRED, expected=ModelStatus.DEPLOYED,
+                                                  extra={"retired_by": {"S.$": "$.attempt.model_name"}}),
+            ],
+        )
+        first = self._registry.transact(
+            "PromoteFirstModel",
+            comment="First champion: nothing to retire",
+            items=[
+                self._registry.status_update_item(model_name_path="$.attempt.model_name",
+                                                  status=ModelStatus.DEPLOYED, expected=ModelStatus.EVALUATED,
+                                                  extra=deployed_attributes),
+            ],
+        )
+        announce = notify(self, "NotifyDeployed", topic=self._topic, subject="ML pipeline: model deployed",
+                          message={
+                              "event": "DEPLOYED",
+                              "execution": sfn.JsonPath.execution_id,
+                              "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
+                              "endpoint": self._endpoint.name,
+                              "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
+                              "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
+                              "replaced": sfn.JsonPath.string_at("$.champion.model_name"),
+                          })
+        done = sfn.Succeed(self, "Deployed")
+        for task in (swap, first):
+            catch_all(task, self._attempt_failure)
+            task.next(announce)
+        catch_all(announce, done)
+        announce.next(done)
+        return (
+            sfn.Choice(self, "RetireChampion?")
+            .when(sfn.Condition.boolean_equals("$.champion.present", True), swap)
+            .otherwise(first)
+        )
+
+
+_TRAINING_SUMMARY = {
+    "training_job_name.$": "$.TrainingJobName",
+    "model_data_url.$": "$.ModelArtifacts.S3ModelArtifacts",
+    "final_metrics.$": "$.FinalMetricDataList",
+    "billable_seconds.$": "$.BillableTimeInSeconds",
+}
+_TRANSFORM_ACCEPT = "application/jsonlines"
+
+
+def _s(path: str) -> tasks.DynamoAttributeValue:
+    if path.startswith("States."):
+        return tasks.DynamoAttributeValue.from_string(path)
+    return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))
+
+
+def _channel(name: str) -> tasks.Channel:
+    return tasks.Channel(
+        channel_name=name,
+        data_source=tasks.DataSource(
+            s3_data_source=tasks.S3DataSource(
+                s3_location=tasks.S3Location.from_json_expression(f"States.Format('{{}}{name}/', $.run.data_uri)"),
+                s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
+            )
+        ),
+    )
+
+
+def _processing_input(name: str, uri: str, local_path: str, *, sharded: bool) -> dict:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local_path,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "ShardedByS3Key" if sharded else "FullyReplicated",
+        },
+    }
+
+
+def _arn(scope: Construct, resource: str, name: str) -> str:
+    return Stack.of(scope).format_arn(service="sagemaker", resource=resource, resource_name=name)
+
+

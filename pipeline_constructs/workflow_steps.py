@@ -1,0 +1,214 @@
+"""Steps both workflows use: retries, registry writes, notifications, the champion lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from lambdas.model_registry import PARTITION_KEY, STATUS_INDEX, ModelStatus
+
+# Errors worth retrying: throttling, capacity and the services' own faults. The
+# first name of each list is what the fault-injection suite raises as "transient".
+SAGEMAKER_TRANSIENT = ("SageMaker.AmazonSageMakerException", "SageMaker.ResourceLimitExceededException")
+SAGEMAKER_SDK_TRANSIENT = ("SageMaker.ThrottlingException", "SageMaker.SageMakerException")
+DYNAMODB_TRANSIENT = (
+    "DynamoDB.ProvisionedThroughputExceededException",
+    "DynamoDB.ThrottlingException",
+    "DynamoDB.InternalServerErrorException",
+    "DynamoDB.RequestLimitExceeded",
+)
+DYNAMODB_SDK_TRANSIENT = (
+    "DynamoDb.ProvisionedThroughputExceededException",
+    "DynamoDb.ThrottlingException",
+    "DynamoDb.InternalServerErrorException",
+    "DynamoDb.RequestLimitExceededException",
+)
+SNS_TRANSIENT = ("SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException")
+STEP_FUNCTIONS_TRANSIENT = ("StepFunctions.ExecutionLimitExceededException", "StepFunctions.SfnException")
+LAMBDA_TRANSIENT = ("Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.AWSLambdaException")
+
+ERROR_PATH = "$.error"
+NOW = "$$.State.EnteredTime"
+
+
+def retry_transient(state: sfn.TaskStateBase | sfn.CustomState, errors: Sequence[str], *,
+                    max_attempts: int = 3, interval_seconds: int = 5) -> None:
+    """Bounded exponential backoff with jitter for the given error names."""
+    state.add_retry(
+        errors=list(errors),
+        interval=Duration.seconds(interval_seconds),
+        backoff_rate=2.0,
+        max_attempts=max_attempts,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+
+
+def catch_all(state: sfn.TaskStateBase | sfn.CustomState | sfn.Parallel, handler: sfn.IChainable) -> None:
+    """Every failure goes to `handler` with the error kept beside the state data."""
+    state.add_catch(handler, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
+
+
+def _string(path: str) -> tasks.DynamoAttributeValue:
+    return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))
+
+
+def _status(status: ModelStatus) -> tasks.DynamoAttributeValue:
+    return tasks.DynamoAttributeValue.from_string(status.value)
+
+
+class RegistrySteps:
+    """Task factories that write the model registry from a workflow."""
+
+    def __init__(self, scope: Construct, *, table: dynamodb.ITable, model_name_path: str) -> None:
+        self._scope = scope
+        self._table = table
+        self._model_name_path = model_name_path
+
+    @property
+    def table(self) -> dynamodb.ITable:
+        return self._table
+
+    def key(self, model_name_path: str | None = None) -> dict[str, tasks.DynamoAttributeValue]:
+        return {PARTITION_KEY: _string(model_name_path or self._model_name_path)}
+
+    def put_new_model(self, construct_id: str, *, item: Mapping[str, tasks.DynamoAttributeValue]) -> tasks.DynamoPutItem:
+        """Create the model's item; refuses to overwrite an existing one."""
+        task = tasks.DynamoPutItem(
+            self._scope,
+            construct_id,
+            table=self._table,
+            item={
+                **self.key(),
+                "status": _status(ModelStatus.TRAINING),
+                "created_at": _string(NOW),
+                "updated_at": _string(NOW),
+                **item,
+            },
+            condition_expression=f"attribute_not_exists({PARTITION_KEY})",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        retry_transient(task, DYNAMODB_TRANSIENT)
+        return task
+
+    def set_status(
+        self,
+        construct_id: str,
+        status: ModelStatus,
+        *,
+        attributes: Mapping[str, tasks.DynamoAttributeValue] | None = None,
+        model_name_path: str | None = None,
+        comment: str | None = None,
+    ) -> tasks.DynamoUpdateItem:
+        """Move one model to `status`, setting the given attributes in the same write."""
+        values = {":status": _status(status), ":now": _string(NOW), **{f":{k}": v for k, v in (attributes or {}).items()}}
+        names = {"#status": "status", **{f"#{k}": k for k in attributes or {}}}
+        assignments = ["#status = :status", "updated_at = :now", *(f"#{k} = :{k}" for k in attributes or {})]
+        task = tasks.DynamoUpdateItem(
+            self._scope,
+            construct_id,
+            comment=comment,
+            table=self._table,
+            key=self.key(model_name_path),
+            update_expression="SET " + ", ".join(assignments),
+            expression_attribute_names=names,
+            expression_attribute_values=values,
+            condition_expression=f"attribute_exists({PARTITION_KEY})",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        retry_transient(task, DYNAMODB_TRANSIENT)
+        return task
+
+    def find_deployed(self, construct_id: str, *, result_path: str) -> tasks.CallAwsService:
+        """The newest DEPLOYED model (at most one item), from the status index."""
+        task = tasks.CallAwsService(
+            self._scope,
+            construct_id,
+            comment="Which model is deployed now",
+            service="dynamodb",
+            action="query",
+            parameters={
+                "TableName": self._table.table_name,
+                "IndexName": STATUS_INDEX,
+                "KeyConditionExpression": "#status = :deployed",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": {":deployed": {"S": ModelStatus.DEPLOYED.value}},
+                "ScanIndexForward": False,
+                "Limit": 1,
+            },
+            iam_resources=[self._table.table_arn, f"{self._table.table_arn}/index/{STATUS_INDEX}"],
+            iam_action="dynamodb:Query",
+            result_selector={"items.$": "$.Items"},
+            result_path=result_path,
+        )
+        retry_transient(task, DYNAMODB_SDK_TRANSIENT)
+        return task
+
+    def transact(self, construct_id: str, *, items: list[dict[str, Any]], comment: str) -> tasks.CallAwsService:
+        """Several registry changes that must happen together (e.g. promote one, retire another)."""
+        task = tasks.CallAwsService(
+            self._scope,
+            construct_id,
+            comment=comment,
+            service="dynamodb",
+            action="transactWriteItems",
+            parameters={"TransactItems": items},
+            iam_resources=[self._table.table_arn],
+            iam_action="dynamodb:UpdateItem",
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        retry_transient(task, DYNAMODB_SDK_TRANSIENT)
+        return task
+
+    def status_update_item(self, *, model_name_path: str, status: ModelStatus, expected: ModelStatus | None,
+                           extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """One `Update` entry of a transaction, in the DynamoDB API's own shape."""
+        names = {"#status": "status", **{f"#{k}": k for k in extra or {}}}
+        values: dict[str, Any] = {
+            ":status": {"S": status.value},
+            ":now": {"S.$": NOW},
+            **{f":{k}": v for k, v in (extra or {}).items()},
+        }
+        update: dict[str, Any] = {
+            "TableName": self._table.table_name,
+            "Key": {PARTITION_KEY: {"S.$": model_name_path}},
+            "UpdateExpression": "SET " + ", ".join(["#status = :status", "updated_at = :now",
+                                                     *(f"#{k} = :{k}" for k in extra or {})]),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        if expected is not None:
+            update["ConditionExpression"] = "#status = :expected"
+            values[":expected"] = {"S": expected.value}
+        return {"Update": update}
+
+
+def notify(scope: Construct, construct_id: str, *, topic: sns.ITopic, subject: str,
+           message: Mapping[str, Any]) -> tasks.SnsPublish:
+    """Publish a JSON message; the state data passes through unchanged."""
+    task = tasks.SnsPublish(
+        scope,
+        construct_id,
+        topic=topic,
+        subject=subject,
+        message=sfn.TaskInput.from_object(dict(message)),
+        result_path=sfn.JsonPath.DISCARD,
+    )
+    retry_transient(task, SNS_TRANSIENT)
+    return task
+
+
+def failure_message(workflow: str) -> dict[str, Any]:
+    return {
+        "event": "FAILED",
+        "workflow": workflow,
+        "execution": sfn.JsonPath.execution_id,
+        "error": sfn.JsonPath.string_at(f"{ERROR_PATH}.Error"),
+        "cause": sfn.JsonPath.string_at(f"{ERROR_PATH}.Cause"),
+    }

@@ -1,0 +1,215 @@
+"""The whole life cycle of one TensorFlow model, as one stack.
+
+This file only composes: it builds the components, passes each the narrow values
+it needs, and does the grants between them, so it reads like the architecture.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from pipeline_constructs import grants
+from pipeline_constructs.code_assets import TrainingCodeAsset
+from pipeline_constructs.container_images import ContainerImages, ImageSpec
+from pipeline_constructs.evaluation_workflow import EvaluationWorkflow
+from pipeline_constructs.functions import PipelineFunctions
+from pipeline_constructs.notifications import PipelineNotifications
+from pipeline_constructs.registry import ModelRegistry
+from pipeline_constructs.sagemaker_role import SageMakerExecutionRole
+from pipeline_constructs.storage import (
+    CHECKPOINTS_PREFIX,
+    EVALUATIONS_PREFIX,
+    LABELLED_PREFIX,
+    MODELS_PREFIX,
+    PREPARED_PREFIX,
+    RAW_PREFIX,
+    TRANSFORM_PREFIX,
+    PipelineStorage,
+)
+from pipeline_constructs.training_workflow import EndpointOptions, ImageUris, TrainingWorkflow
+from stacks.settings import PipelineSettings
+from training_code.contract import TRAINING_ENTRY_POINT
+
+VARIANT_NAME = "AllTraffic"
+
+
+class ModelLifecycleStack(Stack):
+    """Storage, registry, roles, notifications and the training and evaluation workflows."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: PipelineSettings, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
+        retention = _RETENTION[settings.log_retention_days]
+
+        storage = PipelineStorage(self, "Storage")
+        registry = ModelRegistry(self, "Registry", key=storage.key)
+        notifications = PipelineNotifications(self, "Notifications", key=storage.key,
+                                              email=settings.notification_email)
+        code = TrainingCodeAsset(self, "TrainingCode")
+        images = ContainerImages(
+            self,
+            "Images",
+            training=ImageSpec("training", settings.training.framework_version, settings.training.py_version,
+                               settings.training.instance_type),
+            processing=ImageSpec("training", settings.training.framework_version, settings.training.py_version,
+                                 settings.processing.instance_type),
+            inference=ImageSpec("inference", settings.endpoint.inference_framework_version, None,
+                                settings.endpoint.instance_type),
+        )
+        sagemaker = SageMakerExecutionRole(
+            self, "SageMaker",
+            image_repository_arns=[images.repository_arn(name) for name in ("training", "processing", "inference")],
+        )
+
+        data, artifacts = storage.data_bucket, storage.artifacts_bucket
+        functions = PipelineFunctions(
+            self,
+            "Functions",
+            key=storage.key,
+            powertools_layer_version=settings.powertools_layer_version,
+            log_retention=retention,
+            environment={
+                "DATA_BUCKET": data.bucket_name,
+                "ARTIFACTS_BUCKET": artifacts.bucket_name,
+                "PROJECT_PREFIX": settings.project_name,
+                "TRAINING_CODE_URI": code.s3_uri,
+                "TRAINING_ENTRY_POINT": TRAINING_ENTRY_POINT,
+                "TRAINING_DEFAULTS": self.to_json_string(_training_defaults(settings, data.bucket_name)),
+                "EVALUATION_DEFAULTS": self.to_json_string(_evaluation_defaults(settings, data.bucket_name)),
+            },
+        )
+
+        # SageMaker reads data and code, writes models, checkpoints, transform output, prepared data.
+        grants.grant_prefix_read(sagemaker.role, data, [RAW_PREFIX, PREPARED_PREFIX, LABELLED_PREFIX])
+        grants.grant_prefix_write(sagemaker.role, data, [PREPARED_PREFIX])
+        grants.grant_prefix_read(sagemaker.role, artifacts, [MODELS_PREFIX, CHECKPOINTS_PREFIX])
+        grants.grant_prefix_write(sagemaker.role, artifacts, [MODELS_PREFIX, CHECKPOINTS_PREFIX, TRANSFORM_PREFIX])
+        grants.grant_object_read(sagemaker.role, code.asset.bucket, code.asset.s3_object_key)
+        grants.grant_key_use(sagemaker.role, storage.key, encrypt=True)
+        # The evaluation function reads transform output and writes reports.
+        evaluator = functions.evaluate_predictions
+        grants.grant_prefix_read(evaluator, artifacts, [TRANSFORM_PREFIX])
+        grants.grant_prefix_write(evaluator, artifacts, [EVALUATIONS_PREFIX])
+        grants.grant_key_use(evaluator, storage.key, encrypt=True)
+
+        rollback_alarm = cloudwatch.Alarm(
+            self,
+            "EndpointErrorsAlarm",
+            alarm_description="Model server errors on the endpoint: rolls back a blue/green update",
+            metric=cloudwatch.Metric(
+                namespace="AWS/SageMaker",
+                metric_name="Invocation5XXErrors",
+                dimensions_map={"EndpointName": settings.endpoint.name, "VariantName": VARIANT_NAME},
+                statistic="Sum",
+                period=Duration.minutes(1),
+            ),
+            threshold=1,
+            evaluation_periods=2,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        timeout = Duration.hours(settings.workflow_timeout_hours)
+        training = TrainingWorkflow(
+            self,
+            "TrainingWorkflow",
+            validate_input=functions.validate_input,
+            plan_attempt=functions.plan_attempt,
+            evaluate_predictions=functions.evaluate_predictions,
+            registry_table=registry.table,
+            topic=notifications.topic,
+            sagemaker_role=sagemaker.passable_role,
+            images=ImageUris(training=images.training_image_uri, processing=images.processing_image_uri,
+                             inference=images.inference_image_uri),
+            code_uri=code.s3_uri,
+            code_version=code.code_version,
+            endpoint=EndpointOptions(name=settings.endpoint.name, max_wait_minutes=settings.endpoint.max_wait_minutes,
+                                     instance_type=settings.endpoint.instance_type.removeprefix("ml."),
+                                     initial_instance_count=settings.endpoint.initial_instance_count,
+                                     rollback_alarm_names=[rollback_alarm.alarm_name]),
+            timeout=timeout,
+            logs_key=storage.key,
+            log_retention=retention,
+        )
+        evaluation = EvaluationWorkflow(
+            self,
+            "EvaluationWorkflow",
+            validate_input=functions.validate_input,
+            evaluate_predictions=functions.evaluate_predictions,
+            registry_table=registry.table,
+            topic=notifications.topic,
+            training_workflow=training.state_machine,
+            sagemaker_role=sagemaker.passable_role,
+            transform_output_prefix=f"s3://{artifacts.bucket_name}/{TRANSFORM_PREFIX}",
+            report_prefix=f"s3://{artifacts.bucket_name}/{EVALUATIONS_PREFIX}",
+            job_prefix=settings.project_name,
+            schedule_enabled=settings.evaluation.schedule_enabled,
+            schedule_rate=Duration.hours(settings.evaluation.schedule_rate_hours),
+            timeout=timeout,
+            logs_key=storage.key,
+            log_retention=retention,
+        )
+        for workflow in (training.state_machine, evaluation.state_machine):
+            grants.grant_key_use(workflow, storage.key, encrypt=True)  # registry and topic are encrypted
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{workflow.node.scope.node.id}FailedAlarm",  # type: ignore[union-attr]
+                alarm_description="An execution of this workflow failed",
+                metric=workflow.metric_failed(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(notifications.topic))
+
+        for name, value in {
+            "TrainingWorkflowArn": training.state_machine.state_machine_arn,
+            "EvaluationWorkflowArn": evaluation.state_machine.state_machine_arn,
+            "DataBucketName": data.bucket_name,
+            "ArtifactsBucketName": artifacts.bucket_name,
+            "ModelRegistryTableName": registry.table.table_name,
+            "NotificationTopicArn": notifications.topic.topic_arn,
+            "EndpointName": settings.endpoint.name,
+            "SageMakerRoleArn": sagemaker.role.role_arn,
+        }.items():
+            CfnOutput(self, name, value=value)
+
+
+def _training_defaults(settings: PipelineSettings, data_bucket: str) -> dict[str, object]:
+    """What `{}` means for the training workflow (see lambdas/execution_input.py)."""
+    return {
+        "data_uri": f"s3://{data_bucket}/{settings.data.dataset_uri_prefix}",
+        "hyperparameters": dict(settings.hyperparameters),
+        "training": settings.training.model_dump(exclude={"framework_version", "py_version"}),
+        "processing": settings.processing.model_dump(),
+        "tuning": settings.tuning.model_dump(),
+        "transform": settings.transform.model_dump(),
+        "gate": settings.quality_gate.model_dump(),
+        "reason": "manual start",
+    }
+
+
+def _evaluation_defaults(settings: PipelineSettings, data_bucket: str) -> dict[str, object]:
+    return {
+        "data_uri": f"s3://{data_bucket}/{settings.data.evaluation_uri_prefix}",
+        "retrain_raw_data_uri": f"s3://{data_bucket}/{settings.data.raw_uri_prefix}",
+        "threshold": settings.evaluation.threshold,
+        "metric": settings.quality_gate.metric,
+        "transform": settings.transform.model_dump(),
+        "retrain": True,
+    }
+
+
+_RETENTION = {
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
