@@ -33,6 +33,7 @@ from validation_messages import describe_validation_error, expected
 logger = Logger()
 
 PREDICTIONS_SUFFIX: Final = ".out"  # batch transform: <input file name>.out
+SERVING_PREDICTIONS_KEY: Final = "predictions"  # TF Serving's REST response: {"predictions": [[...]]}
 REPORT_FILE: Final = "report.json"
 CONFUSION_MATRIX_FILE: Final = "confusion_matrix.png"
 # The champion is scored on the candidate's evaluation data, so its report lives with the candidate's.
@@ -96,7 +97,7 @@ def parse_prediction_line(
     if label is None:
         raise LabelsMissing(
             f"{where}: no '{contract.LABEL_KEY}'; the transform input must be labelled records "
-            f"and the job must join them to the output (JoinSource=Input)"
+            "and the job must join them to the output (JoinSource=Input)"
         )
     if isinstance(label, bool) or not isinstance(label, int) or label < 0:
         raise PredictionsMalformed(
@@ -116,7 +117,7 @@ def parse_prediction_line(
 
 
 def _probability_vector(output: Any, where: str) -> tuple[float, ...]:
-    vector = output.get("predictions") if isinstance(output, dict) else output
+    vector = output.get(SERVING_PREDICTIONS_KEY) if isinstance(output, dict) else output
     # A one-record batch of TF Serving's {"predictions": [[...]]}: unwrap the batch.
     if isinstance(vector, list) and vector and all(isinstance(row, list) for row in vector):
         if len(vector) != 1:

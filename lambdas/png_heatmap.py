@@ -18,7 +18,7 @@ _COLOR_TYPE_RGB: Final = 2
 _TARGET_SIDE_PX: Final = 480
 _MIN_CELL_PX: Final = 12
 _MAX_CELL_PX: Final = 48
-_MAX_SIDE_PX: Final = 4096  # many classes: smaller cells rather than a huge image
+_MAX_SIDE_PX: Final = 2048  # many classes: smaller cells rather than a huge image
 
 Rgb = tuple[int, int, int]
 _WHITE: Final[Rgb] = (255, 255, 255)
@@ -35,10 +35,7 @@ def encode_png_rgb(width: int, height: int, rows: Sequence[bytes]) -> bytes:
     # Each scanline starts with its filter type; 0 (None) is enough for flat color blocks.
     raw = b"".join(b"\x00" + row for row in rows)
     return (
-        PNG_SIGNATURE
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(raw))
-        + _chunk(b"IEND", b"")
+        PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw)) + _chunk(b"IEND", b"")
     )
 
 

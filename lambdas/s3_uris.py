@@ -43,8 +43,3 @@ def s3_prefix(uri: str) -> str:
     if key.startswith("/") or "//" in key:
         raise S3UriError("an s3://bucket/prefix/ URI without empty path segments ('//')")
     return f"{S3_SCHEME}{bucket}/{key}"
-
-
-def join_s3_uri(prefix: str, name: str) -> str:
-    """An object URI below a prefix URI: ``join_s3_uri("s3://b/p", "x.json") == "s3://b/p/x.json"``."""
-    return s3_prefix(prefix) + name

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -101,9 +101,9 @@ def _allowed_fields(model: type[BaseModel] | None, loc: Sequence[str | int]) -> 
             (f for name, f in model.model_fields.items() if part in (name, f.alias)),
             None,
         )
-        annotation = field.annotation if field else None
-        is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        model = annotation if is_model else None  # type: ignore[assignment]
+        # The nested model itself, or the model inside an optional ``Model | None``.
+        candidates = [field.annotation, *get_args(field.annotation)] if field else []
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
     if model is None:
         return []
     return [field.alias or name for name, field in model.model_fields.items()]

@@ -63,7 +63,7 @@ def write_digits_raw(
 
 
 def _shift(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Rotate each digit by 25..45 degrees either way, thicken its strokes, add noise.
+    """Rotate each digit by 15..30 degrees either way, thicken its strokes, add noise.
 
     Rotation and stroke width change what a small CNN keys on; the noise is what a
     different scanner adds. All from ``rng``, so deterministic for a seed.
@@ -72,8 +72,8 @@ def _shift(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     shifted = np.empty_like(images)
     for i, image in enumerate(images):
-        angle = rng.uniform(25.0, 45.0) * rng.choice((-1.0, 1.0))
+        angle = rng.uniform(15.0, 30.0) * rng.choice((-1.0, 1.0))
         rotated = ndimage.rotate(image, angle, reshape=False, order=1, mode="constant")
         shifted[i] = ndimage.grey_dilation(rotated, size=(2, 2))
-    noise = rng.normal(0.0, 0.15, size=images.shape).astype(np.float32)
+    noise = rng.normal(0.0, 0.1, size=images.shape).astype(np.float32)
     return np.clip(shifted + noise, 0.0, 1.0)

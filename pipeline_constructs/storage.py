@@ -17,6 +17,15 @@ EVALUATIONS_PREFIX = "evaluations/"
 RAW_PREFIX = "raw/"
 PREPARED_PREFIX = "prepared/"
 LABELLED_PREFIX = "labelled/"
+# What the account root may do with the key (IAM policies then delegate use to roles).
+KEY_ACCOUNT_ACTIONS = (
+    "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy",
+    "kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:ListResourceTags",
+    "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:EnableKey",
+    "kms:DisableKey", "kms:UpdateKeyDescription", "kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant",
+    "kms:RetireGrant", "kms:ListAliases", "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias",
+)
 
 
 class PipelineStorage(Construct):
@@ -30,6 +39,17 @@ class PipelineStorage(Construct):
             "Key",
             description="Encrypts the ML pipeline's buckets, registry, topic and logs",
             enable_key_rotation=True,
+            # Replaces CDK's default root `kms:*` statement with the actions the account needs.
+            policy=iam.PolicyDocument(
+                statements=[
+                    iam.PolicyStatement(
+                        sid="AccountAdministersAndDelegatesToIam",
+                        actions=list(KEY_ACCOUNT_ACTIONS),
+                        principals=[iam.AccountRootPrincipal()],
+                        resources=["*"],
+                    )
+                ]
+            ),
             removal_policy=RemovalPolicy.RETAIN,
         )
         self._allow_service_use_of_key()

@@ -138,8 +138,8 @@ def make_dataset(
     feature_size: int,
     *,
     batch_size: int,
-    training: bool,
-    repeat: bool | None = None,
+    shuffle: bool,
+    repeat: bool,
     num_pipelines: int = 1,
     pipeline_index: int = 0,
     cache: bool = True,
@@ -151,7 +151,8 @@ def make_dataset(
     them, else records are; files are interleaved, the serialized records cached
     (small, and FastFile mode then reads S3 once), shuffled, batched and only then
     parsed, so ``parse_example`` runs once per batch instead of once per image.
-    Training data repeats (unless ``repeat`` says otherwise): the caller sets ``steps_per_epoch``.
+    ``repeat`` repeats whole passes (the last, partial batch included), so with
+    ``steps_for(records, batch_size)`` steps every epoch is exactly one pass.
     """
     files = tf.data.Dataset.from_tensor_slices(list(shards))
     shard_records = False
@@ -160,22 +161,20 @@ def make_dataset(
             files = files.shard(num_pipelines, pipeline_index)
         else:
             shard_records = True
-    if training:
+    if shuffle:
         files = files.shuffle(len(shards), seed=seed)
     records = files.interleave(
         tf.data.TFRecordDataset,
         cycle_length=max(1, min(len(shards), 8)),
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not training,
+        deterministic=not shuffle,
     )
     if shard_records:
         records = records.shard(num_pipelines, pipeline_index)
     if cache:
         records = records.cache()
-    if training:
+    if shuffle:
         records = records.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    if training if repeat is None else repeat:
-        records = records.repeat()
 
     def parse_batch(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         parsed = tf.io.parse_example(serialized, _PARSE_SPEC)
@@ -183,12 +182,14 @@ def make_dataset(
         return tf.cast(pixels, tf.float32), parsed[LABEL_KEY]
 
     batches = records.batch(batch_size, drop_remainder=False)
+    if repeat:
+        batches = batches.repeat()
     batches = batches.map(parse_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def steps_for(num_records: int, global_batch_size: int) -> int:
-    """Steps that cover ``num_records`` once (the last batch may wrap into the next pass)."""
+    """Steps that cover ``num_records`` once, the last batch partial."""
     return max(1, math.ceil(num_records / global_batch_size))
 
 
@@ -217,16 +218,19 @@ class TrainingData:
         return cls(metadata, channels, counts, cache)
 
     def input(self, channel: str, devices: Devices, batch_size: int, *, seed: int | None = None) -> Any:
-        """Shuffled, repeating batches for training; plain ones for validation (repeating too
-        in multi-worker runs, where every worker must take the same number of steps)."""
+        """Repeating batches, shuffled for training; ``model.fit`` takes ``steps`` of them per epoch.
+
+        Repeating with explicit steps, rather than running a finite dataset dry, keeps
+        the workers of a multi-worker job in lockstep even when their shares differ.
+        """
         training = channel == contract.TRAIN_CHANNEL
         shards = list_shards(self.channels[channel])
         return distribute_dataset(
             devices,
             batch_size,
             lambda batch, pipelines, index: make_dataset(
-                shards, self.metadata.feature_size, batch_size=batch, training=training,
-                repeat=training or devices.plan.num_workers > 1, num_pipelines=pipelines,
+                shards, self.metadata.feature_size, batch_size=batch, shuffle=training,
+                repeat=True, num_pipelines=pipelines,
                 pipeline_index=index, cache=self.cache, seed=seed,
             ),
             shard=not channel_sharded_by_s3_key(channel),

@@ -98,8 +98,8 @@ def train(args: argparse.Namespace, extra_callbacks: Sequence[keras.callbacks.Ca
         epochs=args.epochs,
         steps_per_epoch=data.steps(contract.TRAIN_CHANNEL, args.batch_size),
         validation_data=data.input(contract.VALIDATION_CHANNEL, devices, args.batch_size),
-        validation_steps=data.steps(contract.VALIDATION_CHANNEL, args.batch_size)
-        if devices.plan.num_workers > 1 else None,
+        validation_steps=data.steps(contract.VALIDATION_CHANNEL, args.batch_size),
+        shuffle=False,  # tf.data shuffles
         callbacks=callbacks,
         verbose=2,
     )

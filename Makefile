@@ -1,0 +1,50 @@
+# Every target installs what it needs on first use (virtualenv, node modules).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export KERAS_HOME := $(CURDIR)/.keras
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: install synth demo test lint bench clean
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## synth: write cdk.out (no AWS credentials or network needed)
+synth: $(PY_STAMP) $(NODE_STAMP)
+	npx cdk synth --quiet
+
+## demo: run both workflows end to end on this machine (local mode)
+demo: $(PY_STAMP)
+	$(PY) -m local_mode demo
+
+## lint: ruff and mypy
+lint: $(PY_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy .
+
+## test: lint, then the whole test suite
+test: lint
+	$(PY) -m pytest
+
+## bench: training and input-pipeline benchmark → benchmarks/results.json and the README
+bench: $(PY_STAMP)
+	$(PY) -m benchmarks.bench_training
+
+clean:
+	rm -rf cdk.out local-run .pytest_cache .mypy_cache .ruff_cache
