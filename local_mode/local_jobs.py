@@ -34,13 +34,19 @@ from local_mode.s3_io import (
     tar_folder,
     upload_folder,
 )
-from local_mode.sagemaker_shapes import Arns, drop_none, echo_request, utcnow
+from local_mode.sagemaker_shapes import (
+    FAILURE_REASON_MAX,
+    Arns,
+    drop_none,
+    echo_request,
+    failure_reason,
+    utcnow,
+)
 
 LogCallback = Callable[[str, str], None]
 
 OPT_ML = "/opt/ml"
 _OPT_ML_PATH = re.compile(r"/opt/ml\b")
-FAILURE_REASON_LIMIT = 1024  # SageMaker reports the first 1024 characters of the failure file
 SPOT_SAVINGS = 0.7  # local stand-in for the spot discount (AWS reports 70-90% savings)
 # Hyperparameters the toolkit keeps for itself (params.SAGEMAKER_HYPERPARAMETERS) besides "sagemaker_*".
 _TOOLKIT_HYPERPARAMETERS = frozenset({"_tuning_objective_metric", "default_user_module_name"})
@@ -593,13 +599,11 @@ class TrainingJob:
                 self.metrics[name] = {"MetricName": name, "Value": value, "Timestamp": utcnow()}
 
     def _algorithm_error(self, failed: HostRun) -> str:
-        failure_file = self.root / failed.host / "output" / "failure"
-        if failure_file.exists() and failure_file.read_text(errors="replace").strip():
-            text = failure_file.read_text(errors="replace")
-        else:
+        text = _read_message(self.root / failed.host / "output" / "failure")
+        if text is None:  # what the toolkit writes when the script left no failure file
             lines = [line for _, line in failed.lines]
             text = toolkit_error_message(lines, failed.returncode or 1, self.command)
-        return f"AlgorithmError: {text[:FAILURE_REASON_LIMIT]}, exit code: {failed.returncode}"
+        return algorithm_error(text, failed.returncode)
 
     def _upload(self, master_root: Path) -> None:
         archive = tar_folder(master_root / "model", self.root / "model.tar.gz")
@@ -631,6 +635,21 @@ _KNOWN_SAGEMAKER_PARAMS = frozenset(
         "sagemaker_s3_output",
     }
 )
+
+
+def _read_message(path: Path) -> str | None:
+    """A failure/message file's text as SageMaker reports it (first 1024 characters), if any."""
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace").strip()
+    return text[:FAILURE_REASON_MAX] or None
+
+
+def algorithm_error(text: str, returncode: int | None) -> str:
+    """FailureReason of a job whose container failed: ``AlgorithmError: <text>, exit code: <n>``."""
+    suffix = f", exit code: {returncode}"
+    prefix = "AlgorithmError: "
+    return failure_reason(prefix + text[: FAILURE_REASON_MAX - len(prefix) - len(suffix)] + suffix)
 
 
 def _cpu_count() -> int:
@@ -666,14 +685,11 @@ class ProcessingJob:
             if timed_out:
                 status, failure = "Stopped", "Processing job exceeded MaxRuntimeInSeconds"
             elif failed is not None:
-                message_file = roots[failed.host] / "output" / "message"
-                if message_file.exists():
-                    exit_message = message_file.read_text(errors="replace")[:FAILURE_REASON_LIMIT]
-                raise JobError(
-                    f"AlgorithmError: See job logs for more information (exit code {failed.returncode}). "
-                    f"Last lines of {failed.host}:\n{failed.tail()}"[: FAILURE_REASON_LIMIT * 2]
-                )
-            self._upload_outputs(roots)
+                # The container's message file is the ExitMessage; the log tail stands in when there is none.
+                exit_message = _read_message(roots[failed.host] / "output" / "message")
+                raise JobError(algorithm_error(exit_message or failed.tail(), failed.returncode))
+            else:
+                self._upload_outputs(roots)
         except JobError as error:
             status, failure = "Failed", str(error)
         end = utcnow()
@@ -744,6 +760,8 @@ class ProcessingJob:
         def launch(host: str, root: Path) -> HostRun:
             command = [to_host_path(part, root) for part in entrypoint + arguments]
             env = self.services.base_env(root)
+            # Local mode only: where /opt/ml/output/message (the ExitMessage file) is for this instance.
+            env["SM_OUTPUT_FAILURE"] = str(root / "output" / "message")
             env.update({k: to_host_path(v, root) for k, v in self.request.get("Environment", {}).items()})
             sink = self.services.log_sink(self.name, host, self.hosts)
             return run_host(command, host=host, env=env, cwd=root, on_line=sink, stop=stop)

@@ -65,6 +65,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.parse import asl_parser  # noqa: F401  (loads every integration module)
 from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
 
 LOG = logging.getLogger(__name__)
