@@ -1,18 +1,23 @@
-"""Plan one training attempt (the ``PlanAttempt`` state): resource names and hyperparameters.
+"""Plan one training attempt (the ``PlanAttempt`` state): names, URIs and hyperparameters.
 
-Names are derived from the run id and the attempt number only, so a retried
+Everything is derived from the run and the attempt number only, so a retried
 Lambda invocation plans the same names (SageMaker then rejects a duplicate job
-instead of the workflow starting a second one). See docs/architecture.md, ``$.attempt``.
+instead of the workflow starting a second one). See docs/architecture.md, ``$.attempt``;
+besides the documented keys the plan carries what the SageMaker tasks take as a
+whole (script-mode hyperparameters, stopping condition, output URIs).
 """
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
 from typing import Any, Final
 
+from artifact_layout import CHECKPOINTS_PREFIX, EVALUATIONS_PREFIX, MODELS_PREFIX, TRANSFORM_PREFIX
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from execution_input import RUN_ID_PATTERN
+from execution_input import ARTIFACTS_BUCKET_ENV, RUN_ID_PATTERN
 from lambda_env import env_str
 from plain_numbers import plain_decimal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +26,8 @@ from validation_messages import describe_validation_error
 logger = Logger()
 
 PROJECT_PREFIX_ENV: Final = "PROJECT_PREFIX"
+TRAINING_CODE_URI_ENV: Final = "TRAINING_CODE_URI"
+TRAINING_ENTRY_POINT_ENV: Final = "TRAINING_ENTRY_POINT"
 # SageMaker's rule for model, job and endpoint-config names; tuning job names are shorter.
 SAGEMAKER_NAME_PATTERN: Final = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 SAGEMAKER_NAME_MAX: Final = 63
@@ -30,6 +37,12 @@ CHAMPION_TRANSFORM_SUFFIX: Final = "-champ"
 EPOCHS_HYPERPARAMETER: Final = "epochs"
 # Makes the TensorFlow container start MultiWorkerMirroredStrategy across instances.
 MULTI_WORKER_HYPERPARAMETER: Final = "sagemaker_multi_worker_mirrored_strategy_enabled"
+# Script mode: the TensorFlow container downloads the code archive and runs the entry point.
+PROGRAM_HYPERPARAMETER: Final = "sagemaker_program"
+SUBMIT_DIRECTORY_HYPERPARAMETER: Final = "sagemaker_submit_directory"
+REGION_HYPERPARAMETER: Final = "sagemaker_region"
+# The names the tuning job's ParameterRanges cover: SageMaker refuses them as static too.
+TUNED_HYPERPARAMETERS: Final = ("learning-rate", "batch-size", "epochs")
 
 
 class InvalidAttemptEvent(ValueError):
@@ -47,6 +60,9 @@ class _View(BaseModel):
 
 class _TrainingView(_View):
     instance_count: int = Field(ge=1)
+    use_spot: bool
+    max_runtime_seconds: int = Field(ge=1)
+    max_wait_seconds: int | None = None
 
 
 class _GateView(_View):
@@ -64,6 +80,27 @@ class RunView(_View):
 class AttemptEvent(_View):
     run: RunView
     attempt: int = Field(ge=1)
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """What the CDK app fixes for every attempt (the function's environment)."""
+
+    project_prefix: str
+    artifacts_bucket: str
+    code_uri: str  # the training-code archive, s3://.../*.tar.gz
+    entry_point: str
+    region: str | None = None
+
+    @classmethod
+    def from_env(cls) -> PlanSettings:
+        return cls(
+            project_prefix=env_str(PROJECT_PREFIX_ENV),
+            artifacts_bucket=env_str(ARTIFACTS_BUCKET_ENV),
+            code_uri=env_str(TRAINING_CODE_URI_ENV),
+            entry_point=env_str(TRAINING_ENTRY_POINT_ENV),
+            region=os.environ.get("REGION") or os.environ.get("AWS_REGION"),
+        )
 
 
 def hyperparameter_string(value: object) -> str:
@@ -100,18 +137,48 @@ def tuning_job_name(project_prefix: str, run_id: str, number: int) -> str:
     return check_sagemaker_name("tuning job name", name, TUNING_JOB_NAME_MAX)
 
 
-def plan_attempt(run: RunView, number: int, project_prefix: str) -> dict[str, Any]:
+def plan_attempt(run: RunView, number: int, settings: PlanSettings) -> dict[str, Any]:
     """``$.attempt`` for attempt ``number`` (1-based) of ``run``."""
     if number > run.gate.max_attempts:
         raise InvalidAttemptEvent(
             f"attempt: expected 1..gate.max_attempts ({run.gate.max_attempts}), got {number}"
         )
-    if not SAGEMAKER_NAME_PATTERN.match(project_prefix):
+    prefix = settings.project_prefix
+    if not SAGEMAKER_NAME_PATTERN.match(prefix):
         raise InvalidResourceName(
-            f"{PROJECT_PREFIX_ENV} '{project_prefix}' must be letters, digits and hyphens, "
+            f"{PROJECT_PREFIX_ENV} '{prefix}' must be letters, digits and hyphens, "
             "start and end with a letter or digit"
         )
-    base = f"{project_prefix}-{run.run_id}-a{number}"
+    base = f"{prefix}-{run.run_id}-a{number}"
+    transform_job = check_sagemaker_name("transform job name", base + CANDIDATE_TRANSFORM_SUFFIX)
+    champion_job = check_sagemaker_name("champion transform job name", base + CHAMPION_TRANSFORM_SUFFIX)
+    hyperparameters = attempt_hyperparameters(run, number, settings)
+    artifacts = f"s3://{settings.artifacts_bucket}/"
+    return {
+        "number": number,
+        "model_name": check_sagemaker_name("model name", base),
+        "training_job_name": check_sagemaker_name("training job name", base),
+        "tuning_job_name": tuning_job_name(prefix, run.run_id, number),
+        "endpoint_config_name": check_sagemaker_name("endpoint config name", base),
+        "transform_job_name": transform_job,
+        "champion_transform_job_name": champion_job,
+        "hyperparameters": hyperparameters,
+        "static_hyperparameters": {
+            name: value for name, value in hyperparameters.items() if name not in TUNED_HYPERPARAMETERS
+        },
+        "stopping_condition": stopping_condition(run),
+        # SageMaker adds <job name>/output/model.tar.gz below the output path.
+        "training_output_uri": artifacts + MODELS_PREFIX,
+        # Per attempt: a spot restart resumes its own job, a retry with more epochs starts afresh.
+        "checkpoint_uri": f"{artifacts}{CHECKPOINTS_PREFIX}{base}/",
+        "transform_output_uri": f"{artifacts}{TRANSFORM_PREFIX}{transform_job}/",
+        "champion_transform_output_uri": f"{artifacts}{TRANSFORM_PREFIX}{champion_job}/",
+        "report_uri": f"{artifacts}{EVALUATIONS_PREFIX}{base}/",
+    }
+
+
+def attempt_hyperparameters(run: RunView, number: int, settings: PlanSettings) -> dict[str, str]:
+    """The run's hyperparameters as SageMaker strings, adjusted for this attempt, plus script mode's."""
     epochs = run.hyperparameters.get(EPOCHS_HYPERPARAMETER)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise InvalidAttemptEvent(f"run.hyperparameters.epochs: expected an integer >= 1, got {epochs!r}")
@@ -123,18 +190,23 @@ def plan_attempt(run: RunView, number: int, project_prefix: str) -> dict[str, An
     hyperparameters[EPOCHS_HYPERPARAMETER] = str(epochs + (number - 1) * run.gate.retrain_epoch_increment)
     if run.training.instance_count > 1:
         hyperparameters[MULTI_WORKER_HYPERPARAMETER] = "true"
-    return {
-        "number": number,
-        "model_name": check_sagemaker_name("model name", base),
-        "training_job_name": check_sagemaker_name("training job name", base),
-        "tuning_job_name": tuning_job_name(project_prefix, run.run_id, number),
-        "endpoint_config_name": check_sagemaker_name("endpoint config name", base),
-        "transform_job_name": check_sagemaker_name("transform job name", base + CANDIDATE_TRANSFORM_SUFFIX),
-        "champion_transform_job_name": check_sagemaker_name(
-            "champion transform job name", base + CHAMPION_TRANSFORM_SUFFIX
-        ),
-        "hyperparameters": hyperparameters,
-    }
+    hyperparameters[PROGRAM_HYPERPARAMETER] = settings.entry_point
+    hyperparameters[SUBMIT_DIRECTORY_HYPERPARAMETER] = settings.code_uri
+    if settings.region:
+        hyperparameters[REGION_HYPERPARAMETER] = settings.region
+    return hyperparameters
+
+
+def stopping_condition(run: RunView) -> dict[str, int]:
+    """SageMaker's StoppingCondition; MaxWaitTimeInSeconds only with spot (it is refused otherwise)."""
+    condition = {"MaxRuntimeInSeconds": run.training.max_runtime_seconds}
+    if run.training.use_spot:
+        if run.training.max_wait_seconds is None:
+            raise InvalidAttemptEvent(
+                "run.training.max_wait_seconds: expected a number when use_spot is true"
+            )
+        condition["MaxWaitTimeInSeconds"] = run.training.max_wait_seconds
+    return condition
 
 
 @logger.inject_lambda_context
@@ -143,6 +215,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request = AttemptEvent.model_validate(event)
     except ValidationError as err:
         raise InvalidAttemptEvent("; ".join(describe_validation_error(err, AttemptEvent))) from None
-    attempt = plan_attempt(request.run, request.attempt, env_str(PROJECT_PREFIX_ENV))
+    attempt = plan_attempt(request.run, request.attempt, PlanSettings.from_env())
     logger.info("Attempt planned", extra={"run_id": request.run.run_id, "attempt": attempt})
     return attempt

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
 
+from artifact_layout import PREPARED_PREFIX
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambda_env import env_json_object, env_str
@@ -42,8 +43,6 @@ _Model = TypeVar("_Model", bound=BaseModel)
 INSTANCE_TYPE_PATTERN: Final = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 RUN_ID_TIME_FORMAT: Final = "%y%m%d%H%M%S"
 RUN_ID_PATTERN: Final = r"^[a-z0-9-]{1,24}$"
-# Where preprocessing writes its output when the input names raw data.
-PREPARED_PREFIX: Final = "prepared/"
 
 MAX_RUNTIME_SECONDS: Final = 5 * 24 * 3600
 MAX_EPOCHS: Final = 1000
@@ -316,6 +315,8 @@ class EvaluationRunSettings(_Settings):
     data_uri: S3Prefix
     retrain_raw_data_uri: S3Prefix | None = None
     threshold: UnitInterval
+    # The metric compared with the threshold (evaluate_predictions computes them all).
+    metric: GateMetric = "accuracy"
     transform: InstanceSettings
     retrain: bool = True
 
@@ -363,7 +364,7 @@ def validate_training_input(raw: Any, defaults: dict[str, Any], buckets: Project
     run_id = new_run_id()
     run = settings.model_dump(mode="json", by_alias=True)
     preprocess = settings.raw_data_uri is not None
-    if preprocess:
+    if preprocess:  # the Preprocess step writes the prepared channels here
         run["data_uri"] = f"{S3_SCHEME}{buckets.data}/{PREPARED_PREFIX}{run_id}/"
     return {"run_id": run_id, "preprocess": preprocess, **run}
 

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -439,7 +440,7 @@ class TrainingJob:
             return [self.services.python, program, *args]
         return ["/bin/sh", "-c", " ".join(["./" + program, *args])]
 
-    def _env(self, host: str, root: Path) -> dict[str, str]:
+    def _env(self, host: str, root: Path, worker_ports: dict[str, int]) -> dict[str, str]:
         data_dir = root / "input" / "data"
         channels = {
             c["ChannelName"]: str(data_dir / c["ChannelName"])
@@ -523,6 +524,12 @@ class TrainingJob:
                 ),
             }
         )
+        if len(self.hosts) > 1:
+            # The TF container's MultiWorkerMirrored TF_CONFIG (worker i at algo-<i+1>:8890), with the
+            # container network replaced by loopback ports; train.py prefers TF_CONFIG over SM_HOSTS.
+            workers = [f"127.0.0.1:{worker_ports[name]}" for name in self.hosts]
+            task = {"type": "worker", "index": self.hosts.index(host)}
+            env["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers}, "task": task})
         env.update({k: to_host_path(v, root) for k, v in self.request.get("Environment", {}).items()})
         return env
 
@@ -545,6 +552,7 @@ class TrainingJob:
                 timers.append(timer)
         commands = {host: self._entry_command(root / "code") for host, root in roots.items()}
         self.command = commands[self.hosts[0]]
+        worker_ports = {host: _free_port() for host in self.hosts} if len(self.hosts) > 1 else {}
 
         def watch(host: str) -> Callable[[str], None]:
             sink = self.services.log_sink(self.name, host, self.hosts)
@@ -566,7 +574,7 @@ class TrainingJob:
                         run_host,
                         commands[host],
                         host=host,
-                        env=self._env(host, root),
+                        env=self._env(host, root, worker_ports),
                         cwd=root / "code",
                         on_line=watch(host),
                         stop=stop,
@@ -650,6 +658,12 @@ def algorithm_error(text: str, returncode: int | None) -> str:
     suffix = f", exit code: {returncode}"
     prefix = "AlgorithmError: "
     return failure_reason(prefix + text[: FAILURE_REASON_MAX - len(prefix) - len(suffix)] + suffix)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _cpu_count() -> int:

@@ -138,7 +138,7 @@ def _training_request(
     training["TrainingJobName"] = job_name
     training["HyperParameters"] = {**definition.get("StaticHyperParameters", {}), **tuned}
     algorithm = dict(definition.get("AlgorithmSpecification", {}))
-    algorithm_members = input_shape("CreateTrainingJob").members["AlgorithmSpecification"].members  # type: ignore[attr-defined]
+    algorithm_members = input_shape("CreateTrainingJob").members["AlgorithmSpecification"].members
     training["AlgorithmSpecification"] = {k: v for k, v in algorithm.items() if k in algorithm_members}
     if "CheckpointConfig" in training:
         checkpoint = dict(training["CheckpointConfig"])

@@ -95,6 +95,37 @@ def _plan_from_tf_config(raw: str) -> DistributionPlan | None:
     return DistributionPlan("multi_worker", len(members), members.index((task_type, task_index)), is_chief)
 
 
+def _patch_for_keras_fit(strategy: Any) -> None:
+    """Make MultiWorkerMirroredStrategy's reductions work with Keras 3's ``model.fit``.
+
+    Keras 3 (3.15 with TF 2.21, keras-team/keras#20585 still open) calls two
+    reductions the collective strategy rejects:
+    - ``reduce("MEAN", (x, y))`` on the first batch to build the model: the strategy
+      only takes single values ("Attempt to convert a value (PerReplica...) to a
+      Tensor"), so the reduction is mapped over the structure, as MirroredStrategy does;
+    - ``reduce("MEAN", metric, axis=0)`` on scalar metrics after each step: there is
+      no axis 0 to reduce, so scalars are reduced across replicas only.
+    """
+    import tensorflow as tf
+
+    extended = strategy.extended
+    reduce_one = extended._reduce_to
+
+    def reduce_to(reduce_op: Any, value: Any, destinations: Any, options: Any) -> Any:
+        return tf.nest.map_structure(lambda v: reduce_one(reduce_op, v, destinations, options), value)
+
+    extended._reduce_to = reduce_to
+    reduce_with_axis = strategy.reduce
+
+    def reduce(reduce_op: Any, value: Any, axis: int | None = None) -> Any:
+        local = strategy.experimental_local_results(value)
+        if axis is not None and all(getattr(t, "shape", None) is not None and t.shape.rank == 0 for t in local):
+            axis = None
+        return reduce_with_axis(reduce_op, value, axis=axis)
+
+    strategy.reduce = reduce
+
+
 def choose_precision(requested: str, gpu_capabilities: Sequence[tuple[int, int]]) -> str:
     """The Keras dtype policy for ``--mixed-precision`` (auto/true/false or a policy name).
 
@@ -140,7 +171,9 @@ def create_strategy(plan: DistributionPlan) -> Any:
     if plan.strategy == "multi_worker":
         if plan.tf_config is not None:
             os.environ["TF_CONFIG"] = json.dumps(plan.tf_config)
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        _patch_for_keras_fit(strategy)
+        return strategy
     if plan.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()

@@ -8,7 +8,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from lambdas.model_registry import PARTITION_KEY, STATUS_INDEX
-from tests.infra.conftest import all_states, workflow_definitions
+from pipeline_cli.definitions import all_states, workflow_definitions
 from training_code.contract import METRIC_DEFINITIONS, TRANSFORM_INPUT_FILTER, TRANSFORM_OUTPUT_FILTER
 
 

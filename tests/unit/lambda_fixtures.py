@@ -51,6 +51,7 @@ _EVALUATION_DEFAULTS: dict[str, Any] = {
     "data_uri": f"s3://{DATA_BUCKET}/labelled/latest/",
     "retrain_raw_data_uri": f"s3://{DATA_BUCKET}/raw/",
     "threshold": 0.93,
+    "metric": "accuracy",
     "transform": {"instance_type": "ml.m5.large", "instance_count": 1},
     "retrain": True,
 }

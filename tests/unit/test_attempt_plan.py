@@ -9,18 +9,34 @@ from typing import Any
 import attempt_plan
 import pytest
 from attempt_plan import (
+    TUNED_HYPERPARAMETERS,
     InvalidAttemptEvent,
     InvalidResourceName,
+    PlanSettings,
     RunView,
     hyperparameter_string,
     plan_attempt,
     tuning_job_name,
 )
 from execution_input import ProjectBuckets, validate_training_input
+from lambda_env import FunctionMisconfigured
 
 from tests.unit.lambda_fixtures import ARTIFACTS_BUCKET, DATA_BUCKET, LambdaContextStub, training_defaults
 
 PREFIX = "tf2-digits"
+CODE_URI = "s3://cdk-assets-123456789012-us-east-1/abc123.tar.gz"
+SETTINGS = PlanSettings(
+    project_prefix=PREFIX,
+    artifacts_bucket=ARTIFACTS_BUCKET,
+    code_uri=CODE_URI,
+    entry_point="train.py",
+    region="us-east-1",
+)
+SCRIPT_MODE = {
+    "sagemaker_program": "train.py",
+    "sagemaker_submit_directory": CODE_URI,
+    "sagemaker_region": "us-east-1",
+}
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 NAME_KEYS = (
     "model_name",
@@ -39,18 +55,46 @@ def make_run(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def plan(run: dict[str, Any], number: int, prefix: str = PREFIX) -> dict[str, Any]:
-    return plan_attempt(RunView.model_validate(run), number, prefix)
+    settings = PlanSettings(**{**SETTINGS.__dict__, "project_prefix": prefix})
+    return plan_attempt(RunView.model_validate(run), number, settings)
 
 
 def test_attempt_has_the_documented_shape() -> None:
     run = make_run()
     attempt = plan(run, 1)
-    assert list(attempt) == ["number", *NAME_KEYS[:2], "tuning_job_name", *NAME_KEYS[3:], "hyperparameters"]
+    assert list(attempt)[:8] == ["number", *NAME_KEYS, "hyperparameters"]
     assert attempt["number"] == 1
     base = f"{PREFIX}-{run['run_id']}-a1"
     assert attempt["model_name"] == attempt["training_job_name"] == attempt["endpoint_config_name"] == base
     assert attempt["transform_job_name"] == base + "-eval"
     assert attempt["champion_transform_job_name"] == base + "-champ"
+
+
+def test_attempt_carries_the_uris_of_its_outputs() -> None:
+    run = make_run()
+    attempt = plan(run, 2)
+    artifacts = f"s3://{ARTIFACTS_BUCKET}/"
+    assert attempt["training_output_uri"] == artifacts + "models/"
+    assert attempt["checkpoint_uri"] == f"{artifacts}checkpoints/{attempt['training_job_name']}/"
+    assert attempt["transform_output_uri"] == f"{artifacts}transform/{attempt['transform_job_name']}/"
+    assert attempt["champion_transform_output_uri"] == (
+        f"{artifacts}transform/{attempt['champion_transform_job_name']}/"
+    )
+    assert attempt["report_uri"] == f"{artifacts}evaluations/{attempt['model_name']}/"
+
+
+def test_stopping_condition_has_a_wait_time_only_with_spot() -> None:
+    assert plan(make_run(), 1)["stopping_condition"] == {"MaxRuntimeInSeconds": 3600}
+    spot = make_run({"training": {"use_spot": True, "max_wait_seconds": 7200}})
+    assert plan(spot, 1)["stopping_condition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+
+
+def test_static_hyperparameters_leave_out_the_tuned_ones() -> None:
+    attempt = plan(make_run({"hyperparameters": {"dropout": 0.5}}), 1)
+    assert attempt["static_hyperparameters"] == {"dropout": "0.5", **SCRIPT_MODE}
+    assert set(attempt["hyperparameters"]) - set(attempt["static_hyperparameters"]) == set(
+        TUNED_HYPERPARAMETERS
+    )
 
 
 def test_names_are_valid_for_sagemaker_and_unique_per_attempt() -> None:
@@ -101,6 +145,7 @@ def test_hyperparameters_become_sagemaker_strings() -> None:
         "shuffle": "false",
         "optimizer": "adam",
         "big": "100000000000000000000.0",
+        **SCRIPT_MODE,
     }
 
 
@@ -165,8 +210,20 @@ def test_attempt_beyond_max_attempts_is_refused() -> None:
 # --- handler -------------------------------------------------------------------------------------
 
 
-def test_handler_plans_from_the_event(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROJECT_PREFIX", PREFIX)
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "PROJECT_PREFIX": PREFIX,
+        "ARTIFACTS_BUCKET": ARTIFACTS_BUCKET,
+        "TRAINING_CODE_URI": CODE_URI,
+        "TRAINING_ENTRY_POINT": "train.py",
+        "REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_handler_plans_from_the_event() -> None:
     run = make_run()
     attempt = attempt_plan.handler({"run": run, "attempt": 2}, LambdaContextStub())
     assert attempt == plan(run, 2)
@@ -186,9 +243,16 @@ def test_handler_plans_from_the_event(monkeypatch: pytest.MonkeyPatch) -> None:
         (lambda run: {"run": {**run, "run_id": "Run_1"}, "attempt": 1}, "run.run_id: expected"),
     ],
 )
+@pytest.mark.usefixtures("lambda_env")
 def test_handler_rejects_bad_events(
-    monkeypatch: pytest.MonkeyPatch, make_event: Callable[[dict[str, Any]], dict[str, Any]], expected: str
+    make_event: Callable[[dict[str, Any]], dict[str, Any]], expected: str
 ) -> None:
-    monkeypatch.setenv("PROJECT_PREFIX", PREFIX)
     with pytest.raises(InvalidAttemptEvent, match=re.escape(expected)):
         attempt_plan.handler(make_event(make_run()), LambdaContextStub())
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_handler_needs_the_code_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRAINING_CODE_URI")
+    with pytest.raises(FunctionMisconfigured, match="TRAINING_CODE_URI is not set"):
+        attempt_plan.handler({"run": make_run(), "attempt": 1}, LambdaContextStub())

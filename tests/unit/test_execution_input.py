@@ -372,14 +372,24 @@ def evaluation(raw: Any) -> dict[str, Any]:
 
 def test_evaluation_empty_input_gives_defaults_plus_run_id() -> None:
     run = evaluation({})
-    assert list(run) == ["run_id", "data_uri", "retrain_raw_data_uri", "threshold", "transform", "retrain"]
+    assert list(run) == [
+        "run_id",
+        "data_uri",
+        "retrain_raw_data_uri",
+        "threshold",
+        "metric",
+        "transform",
+        "retrain",
+    ]
     assert {k: v for k, v in run.items() if k != "run_id"} == evaluation_defaults()
     assert run["run_id"] != evaluation({})["run_id"]
 
 
 def test_evaluation_overrides_merge() -> None:
-    run = evaluation({"threshold": 0.5, "transform": {"instance_count": 3}, "retrain": False})
-    assert run["threshold"] == 0.5
+    run = evaluation(
+        {"threshold": 0.5, "metric": "macro_f1", "transform": {"instance_count": 3}, "retrain": False}
+    )
+    assert (run["threshold"], run["metric"]) == (0.5, "macro_f1")
     assert run["transform"] == {"instance_type": "ml.m5.large", "instance_count": 3}
     assert run["retrain"] is False
 
@@ -390,7 +400,11 @@ def test_evaluation_overrides_merge() -> None:
         ({"retrain_raw_data_uri": None}, "retrain_raw_data_uri: expected an s3:// prefix of the raw data"),
         ({"threshold": "0.9"}, "threshold: expected a valid number"),
         ({"data_uri": "s3://not-ours/labelled/"}, "data_uri: expected a prefix in the project's data bucket"),
-        ({"metric": "accuracy"}, "metric: unknown field (expected one of: data_uri, retrain_raw_data_uri,"),
+        ({"metric": "auc"}, "metric: expected one of accuracy, macro_f1"),
+        (
+            {"gate": {"metric": "accuracy"}},
+            "gate: unknown field (expected one of: data_uri, retrain_raw_data_uri,",
+        ),
         ([], "input: expected a JSON object"),
     ],
 )

@@ -1,0 +1,149 @@
+"""Serve the SageMaker Task resources of the workflows from a local SageMaker backend.
+
+The backend (`local_mode.sagemaker_runtime.LocalSageMaker`, or a fake in tests) has one method per
+API operation, taking and returning the API's PascalCase dicts exactly as botocore's service model
+names them (`create_training_job(request) -> DescribeTrainingJob-shaped dict`, ...). Each handler
+here validates the request against the operation's input shape, calls the backend, validates the
+response against the output shape the integration returns (the Describe* output for `.sync`),
+and maps the backend's API errors to the error names Step Functions gives:
+
+- optimized integrations (`arn:aws:states:::sagemaker:...`) run on the AWS SDK for Java v1, whose
+  exception classes name the error: errors the SageMaker model declares become
+  `SageMaker.<Code>Exception` (e.g. `SageMaker.ResourceLimitExceededException`, which the Step
+  Functions guide's SageMaker examples retry on), everything else, validation errors included,
+  `SageMaker.AmazonSageMakerException` (the SDK's base class; what CDK users' Retry blocks match).
+- AWS SDK integrations (`arn:aws:states:::aws-sdk:sagemaker:...`) name errors
+  `<Service>.<ErrorName>` with an `Exception` suffix always added (Step Functions guide, "AWS SDK
+  service integrations"): modeled codes give `SageMaker.ResourceNotFoundException`; unmodeled ones
+  (ValidationException, ThrottlingException) surface as the SDK's service exception,
+  `SageMaker.SageMakerException` (the convention LocalStack's AWS-validated Step Functions
+  emulation follows, and moto's port of it).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from local_mode import api_validation
+from local_mode.moto_hooks import Handler, TaskContext, TaskError, TaskHooks, sdk_error_name
+
+LOG = logging.getLogger(__name__)
+
+
+class SageMakerBackend(Protocol):
+    """What local mode needs from the local SageMaker (the names used by the definitions)."""
+
+    def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    def create_processing_job(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    def create_hyper_parameter_tuning_job(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    def create_transform_job(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    def create_model(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    def create_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    def create_endpoint(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    def update_endpoint(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    def describe_endpoint(self, request: dict[str, Any]) -> dict[str, Any]: ...
+    def describe_training_job(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class SageMakerOperation:
+    """One SageMaker Task resource and how the backend serves it."""
+
+    resource: str  # short form, e.g. "sagemaker:createTrainingJob.sync"
+    method: str  # backend method, e.g. "create_training_job"
+    request_operation: str  # botocore operation validating the request
+    result_operation: str  # botocore operation whose output the Task returns
+
+    @property
+    def sdk(self) -> bool:
+        return self.resource.startswith("aws-sdk:")
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _operations() -> list[SageMakerOperation]:
+    jobs = ("TrainingJob", "ProcessingJob", "HyperParameterTuningJob", "TransformJob")
+    simple = ("CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint")
+    operations = []
+    for job in jobs:
+        create = f"Create{job}"
+        method = _snake(create)
+        operations.append(SageMakerOperation(f"sagemaker:c{create[1:]}.sync", method, create, f"Describe{job}"))
+        operations.append(SageMakerOperation(f"sagemaker:c{create[1:]}", method, create, create))
+        operations.append(SageMakerOperation(f"aws-sdk:sagemaker:c{create[1:]}", method, create, create))
+    for operation in simple:
+        short = operation[0].lower() + operation[1:]
+        operations.append(SageMakerOperation(f"sagemaker:{short}", _snake(operation), operation, operation))
+        operations.append(SageMakerOperation(f"aws-sdk:sagemaker:{short}", _snake(operation), operation, operation))
+    for operation in ("DescribeEndpoint", "DescribeTrainingJob", "DescribeModel", "DescribeEndpointConfig",
+                      "DescribeTransformJob", "DescribeProcessingJob", "DescribeHyperParameterTuningJob"):
+        short = operation[0].lower() + operation[1:]
+        operations.append(SageMakerOperation(f"aws-sdk:sagemaker:{short}", _snake(operation), operation, operation))
+    return operations
+
+
+SAGEMAKER_OPERATIONS: Final = tuple(_operations())
+
+
+def sagemaker_task_error(exc: Exception, *, sdk: bool) -> TaskError:
+    """The Step Functions error for an exception from the backend (see the module docstring)."""
+    code = getattr(exc, "code", None)
+    message = getattr(exc, "message", None) or str(exc)
+    request_id = uuid.uuid4()
+    modeled = isinstance(code, str) and code in api_validation.modeled_error_codes("sagemaker")
+    error_code = code if isinstance(code, str) else type(exc).__name__
+    if sdk:
+        name = sdk_error_name("sagemaker", error_code) if modeled else "SageMaker.SageMakerException"
+        return TaskError(name, f"{message} (Service: SageMaker, Status Code: 400, Request ID: {request_id})")
+    name = sdk_error_name("sagemaker", error_code) if modeled else "SageMaker.AmazonSageMakerException"
+    return TaskError(name, f"{message} (Service: AmazonSageMaker; Status Code: 400; Error Code: {error_code}; "
+                           f"Request ID: {request_id}; Proxy: null)")
+
+
+def _project(response: Mapping[str, Any], operation: str) -> dict[str, Any]:
+    """Keep the members of `operation`'s output (a job backend returns Describe* for Create*)."""
+    shape = api_validation.operation_model("sagemaker", operation).output_shape
+    members = shape.members if shape is not None else {}  # type: ignore[attr-defined]
+    return {k: v for k, v in response.items() if k in members}
+
+
+def sagemaker_handler(backend: Any, operation: SageMakerOperation, *, validate: bool = True) -> Handler:
+    """A Task handler calling `backend.<method>` with validation and AWS error names."""
+    method: Callable[[dict[str, Any]], dict[str, Any]] = getattr(backend, operation.method)
+
+    def handle(parameters: dict[str, Any], context: TaskContext) -> dict[str, Any]:
+        try:
+            if validate:
+                api_validation.validate_request("sagemaker", operation.request_operation, parameters)
+            response = method(parameters)
+        except Exception as exc:
+            LOG.info("SageMaker %s failed in state %s: %s", operation.request_operation, context.state_name, exc)
+            raise sagemaker_task_error(exc, sdk=operation.sdk) from exc
+        if not operation.result_operation.startswith("Describe"):
+            response = _project(response, operation.result_operation)
+        if validate:
+            problems = api_validation.response_problems("sagemaker", operation.result_operation, response)
+            if problems:
+                LOG.error("local SageMaker returned an invalid %s output: %s", operation.result_operation, problems)
+                raise TaskError("LocalMode.InvalidSageMakerResponse",
+                                f"the local SageMaker's {operation.result_operation} output does not fit the "
+                                f"API: {'; '.join(problems)}")
+        return response
+
+    return handle
+
+
+def register_sagemaker(hooks: TaskHooks, backend: Any, *, validate: bool = True) -> list[str]:
+    """Register a handler for every SageMaker resource the backend has a method for."""
+    registered = []
+    for operation in SAGEMAKER_OPERATIONS:
+        if callable(getattr(backend, operation.method, None)):
+            hooks.register(operation.resource, sagemaker_handler(backend, operation, validate=validate))
+            registered.append(operation.resource)
+    return registered

@@ -1,0 +1,1 @@
+"""Operator tooling for the deployed stack and local mode."""

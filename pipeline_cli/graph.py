@@ -1,0 +1,84 @@
+"""Draw a Step Functions definition as a Mermaid flowchart."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+_SHAPES = {"Choice": ("{", "}"), "Succeed": ("([", "])"), "Fail": ("([", "])"), "Parallel": ("[[", "]]")}
+
+
+def _node_id(name: str, prefix: str) -> str:
+    return prefix + re.sub(r"[^A-Za-z0-9]", "_", name)
+
+
+def _edges(name: str, state: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(target, label, style) for every transition out of a state; style 'catch' is dashed."""
+    if "Next" in state:
+        yield state["Next"], "", "next"
+    for choice in state.get("Choices", []):
+        yield choice["Next"], "", "next"
+    if "Default" in state:
+        yield state["Default"], "otherwise", "next"
+    for catch in state.get("Catch", []):
+        yield catch["Next"], "error", "catch"
+
+
+def _states(definition: dict[str, Any], prefix: str, catches: bool) -> Iterator[str]:
+    for name, state in definition["States"].items():
+        node = _node_id(name, prefix)
+        open_, close = _SHAPES.get(state["Type"], ("[", "]"))
+        yield f'    {node}{open_}"{name}"{close}'
+        for index, branch in enumerate(state.get("Branches", [])):
+            inner = f"{node}_b{index}_"
+            yield f'    subgraph {inner}sub["{name} branch {index + 1}"]'
+            yield from _states(branch, inner, catches)
+            yield "    end"
+            yield f"    {node} --> {_node_id(branch['StartAt'], inner)}"
+        for target, label, style in _edges(name, state):
+            if style == "catch" and not catches:
+                continue
+            arrow = "-.->" if style == "catch" else "-->"
+            text = f"|{label}|" if label else ""
+            yield f"    {node} {arrow}{text} {_node_id(target, prefix)}"
+
+
+def to_mermaid(definition: dict[str, Any], *, catches: bool = True) -> str:
+    """A `flowchart TD` of the definition: tasks as boxes, choices as diamonds, catches dashed."""
+    lines = [
+        "flowchart TD",
+        f"    start((start)) --> {_node_id(definition['StartAt'], '')}",
+        *_states(definition, "", catches),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def readme_block(name: str, definition: dict[str, Any]) -> str:
+    """The README's diagram of one workflow (catch edges left out: every task has one)."""
+    return f"<!-- graph:{name}:start -->\n```mermaid\n{to_mermaid(definition, catches=False)}```\n<!-- graph:{name}:end -->"
+
+
+def replace_block(text: str, name: str, block: str) -> str:
+    pattern = re.compile(rf"<!-- graph:{name}:start -->.*?<!-- graph:{name}:end -->", re.DOTALL)
+    if not pattern.search(text):
+        raise ValueError(f"no graph:{name} markers in the README")
+    return pattern.sub(lambda _: block, text)
+
+
+def update_readme(readme_path: str = "README.md") -> None:
+    """Regenerate the README's workflow diagrams from a fresh synth."""
+    import app as cdk_app
+    from pipeline_cli.definitions import definition_by_workflow
+
+    template = cdk_app.build_app().synth().get_stack_by_name(cdk_app.STACK_NAME).template
+    with open(readme_path, encoding="utf-8") as handle:
+        text = handle.read()
+    for workflow in ("training", "evaluation"):
+        text = replace_block(text, workflow, readme_block(workflow, definition_by_workflow(template, workflow)))
+    with open(readme_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+if __name__ == "__main__":
+    update_readme()
