@@ -33,10 +33,13 @@ synth: $(PY_STAMP) $(NODE_STAMP)
 demo: $(PY_STAMP)
 	$(PY) -m local_mode demo
 
-## lint: ruff and mypy
+## lint: ruff and mypy (shipped code is checked from its own folder, as it runs)
 lint: $(PY_STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy .
+	$(PY) -m mypy app.py stacks pipeline_constructs pipeline_cli local_mode tests/infra tests/local
+	cd lambdas && MYPYPATH=../training_code ../$(PY) -m mypy --config-file ../pyproject.toml .
+	cd training_code && ../$(PY) -m mypy --config-file ../pyproject.toml .
+	MYPYPATH=lambdas:training_code $(PY) -m mypy tests/unit tests/training
 
 ## test: lint, then the whole test suite
 test: lint

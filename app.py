@@ -39,12 +39,14 @@ def build_app(*, outdir: str | None = None, context: dict[str, object] | None = 
         STACK_NAME,
         settings=settings,
         description="TensorFlow 2 model life cycle: data, registry, training and evaluation workflows",
-        env=cdk.Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION"))
+        env=cdk.Environment(
+            account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+        )
         if os.environ.get("CDK_PIN_ENVIRONMENT")
         else None,
     )
     suppress_reviewed_findings(stack)
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))  # type: ignore[attr-defined]
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 
 

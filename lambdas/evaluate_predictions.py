@@ -339,6 +339,9 @@ class _Event(BaseModel):
 
 
 class ChampionPredictions(_Event):
+    # A state machine cannot leave an object out of a payload conditionally, so the
+    # workflow may always send the champion and say whether there is one.
+    present: bool = True
     model_name: str = Field(min_length=1)
     predictions_uri: str
 
@@ -363,7 +366,7 @@ def evaluate(event: EvaluationEvent, s3: Any) -> dict[str, Any]:
         metric=metric,
     )
     champion = None
-    if event.champion is not None:
+    if event.champion is not None and event.champion.present:
         champion = evaluate_model(
             s3,
             model_name=event.champion.model_name,

@@ -252,11 +252,6 @@ class TuningSettings(_Settings):
         return value
 
 
-class EndpointSettings(_Settings):
-    instance_type: InstanceType
-    initial_instance_count: InstanceCount
-
-
 class GateSettings(_Settings):
     metric: GateMetric
     threshold: UnitInterval
@@ -275,7 +270,6 @@ class TrainingRunSettings(_Settings):
     processing: InstanceSettings
     tuning: TuningSettings
     transform: InstanceSettings
-    endpoint: EndpointSettings
     gate: GateSettings
     reason: str = Field(default="manual start", max_length=MAX_REASON_CHARS)
 

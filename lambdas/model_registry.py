@@ -6,11 +6,11 @@ the state machines), local mode and the operator CLI. Standard library only.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Final
 
 
-class ModelStatus(str, Enum):
+class ModelStatus(StrEnum):
     """Life cycle of one trained model (one registry item)."""
 
     TRAINING = "TRAINING"

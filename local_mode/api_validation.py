@@ -84,8 +84,11 @@ def _problems(shape: Shape | None, value: Mapping[str, Any]) -> list[str]:
     if shape is None:
         return [] if not value else ["the operation takes no members"]
     report = ParamValidator().validate(dict(value), shape)
-    problems = [line.strip() for line in report.generate_report().splitlines()[1:] if line.strip()] \
-        if report.has_errors() else []
+    problems = (
+        [line.strip() for line in report.generate_report().splitlines()[1:] if line.strip()]
+        if report.has_errors()
+        else []
+    )
     problems += list(_constraint_problems(value, shape, ""))
     return problems
 
@@ -96,22 +99,27 @@ def _problems(shape: Shape | None, value: Mapping[str, Any]) -> list[str]:
 def _constraint_problems(value: Any, shape: Shape, name: str) -> Iterator[str]:
     kind = shape.type_name
     if kind == "structure" and isinstance(value, Mapping):
-        for member, member_shape in shape.members.items():  # type: ignore[attr-defined]
+        for member, member_shape in shape.members.items():
             if member in value and value[member] is not None:
-                yield from _constraint_problems(value[member], member_shape, f"{name}.{member}" if name else member)
+                yield from _constraint_problems(
+                    value[member], member_shape, f"{name}.{member}" if name else member
+                )
     elif kind == "list" and isinstance(value, list):
         yield from _length_problems(len(value), shape, name, "items")
         for index, item in enumerate(value):
-            yield from _constraint_problems(item, shape.member, f"{name}[{index}]")  # type: ignore[attr-defined]
+            yield from _constraint_problems(item, shape.member, f"{name}[{index}]")
     elif kind == "map" and isinstance(value, Mapping):
         yield from _length_problems(len(value), shape, name, "entries")
         for key, item in value.items():
-            yield from _constraint_problems(key, shape.key, f"{name} (key {key!r})")  # type: ignore[attr-defined]
-            yield from _constraint_problems(item, shape.value, f"{name}[{key!r}]")  # type: ignore[attr-defined]
+            yield from _constraint_problems(key, shape.key, f"{name} (key {key!r})")
+            yield from _constraint_problems(item, shape.value, f"{name}[{key!r}]")
     elif kind == "string" and isinstance(value, str):
         yield from _string_problems(value, shape, name)
-    elif kind in ("integer", "long", "float", "double") and isinstance(value, (int, float)) \
-            and not isinstance(value, bool):
+    elif (
+        kind in ("integer", "long", "float", "double")
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+    ):
         maximum = shape.metadata.get("max")
         if maximum is not None and value > maximum:
             yield f"Invalid range for parameter {name}, value: {value}, valid max value: {maximum}"
@@ -125,7 +133,7 @@ def _length_problems(length: int, shape: Shape, name: str, unit: str) -> Iterato
 
 def _string_problems(value: str, shape: Shape, name: str) -> Iterator[str]:
     yield from _length_problems(len(value), shape, name, "characters")
-    enum = shape.enum  # type: ignore[attr-defined]
+    enum = shape.enum
     if enum and value not in enum:
         yield f"Invalid value for parameter {name}, value: {value!r}, valid values: {', '.join(enum)}"
     pattern = shape.metadata.get("pattern")
@@ -140,8 +148,13 @@ def _string_problems(value: str, shape: Shape, name: str) -> Iterator[str]:
 # accepts is never rejected; the ASCII part is exact enough to catch real mistakes.
 _WIDE: Final = "\\u00a0-\\uffff"
 _JAVA_CLASSES: Final = {
-    "L": "a-zA-Z" + _WIDE, "M": _WIDE, "N": "0-9" + _WIDE, "Z": " " + _WIDE,
-    "S": "$+<=>^`|~" + _WIDE, "P": "!-/:-@\\[-`{-~" + _WIDE, "Alnum": "a-zA-Z0-9",
+    "L": "a-zA-Z" + _WIDE,
+    "M": _WIDE,
+    "N": "0-9" + _WIDE,
+    "Z": " " + _WIDE,
+    "S": "$+<=>^`|~" + _WIDE,
+    "P": "!-/:-@\\[-`{-~" + _WIDE,
+    "Alnum": "a-zA-Z0-9",
 }
 _JAVA_CLASS: Final = re.compile(r"\\p\{(\w+)\}")
 _skipped: set[str] = set()
@@ -163,7 +176,7 @@ def _translate(pattern: str) -> str | None:
             continue
         char = pattern[position]
         if char == "\\":
-            out.append(pattern[position:position + 2])
+            out.append(pattern[position : position + 2])
             position += 2
             continue
         in_class = (in_class or char == "[") and not (in_class and char == "]")

@@ -89,7 +89,7 @@ class _EndpointHandler(BaseHTTPRequestHandler):
     endpoints: EndpointServer
     protocol_version = "HTTP/1.1"  # keep-alive, as boto3's connection pool expects
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a hammering test would otherwise print a line per request."""
 
     def _route(self, action: str) -> str | None:
@@ -146,7 +146,7 @@ class _EndpointHandler(BaseHTTPRequestHandler):
         )
 
     def _error(self, status: HTTPStatus, code: str, details: dict[str, Any]) -> None:
-        """The rest-json error shape botocore parses: the code in ``x-amzn-ErrorType``, members in the body."""
+        """The rest-json error botocore parses: code in ``x-amzn-ErrorType``, members in the body."""
         self._send(status, json.dumps(details).encode(), "application/json", {"x-amzn-ErrorType": code})
 
     def _send(

@@ -4,16 +4,28 @@ This is the ONE module of the project that touches moto's private internals. It 
 against moto==5.2.5 (pinned in requirements.txt); `tests/local/test_moto_hooks.py` is its smoke
 test and must be re-run on any moto upgrade. What it patches, and why:
 
-| moto module (under moto.stepfunctions.parser.asl) | patched | why |
-|---|---|---|
-| component.state.exec.state_task.service.state_task_service | `StateTaskService._eval_execution` | dispatch to registered handlers, fault injection, invocation record, JSON-safe results |
-| component.state.exec.state_task.service.state_task_service_callback | `StateTaskServiceCallback._eval_body` | moto rejects `.sync` for SageMaker before the Task's Retry/Catch run; skipped for hooked resources |
-| component.state.exec.state_task.state_task_lambda | `StateTaskLambda._eval_execution` | the same for Lambda function ARNs used as Resource |
-| component.state.exec.state_task.lambda_eval_utils | `_invoke_lambda_function` | in-process Lambda handlers instead of moto's Docker Lambda |
-| component.state.wait.wait_function.wait_function | `WaitFunction._eval_body` | optional cap on Wait states (moto sleeps for real and mishandles fractional waits) |
-| component.common.retry.retrier_decl | its `time` module global | optional cap on Retry intervals |
-| utils.boto_client (and each module that imported it) | `boto_client_for` | one cached client per service: moto builds a client per task, which is slow and races in threads |
-| component.state.exec.state_task.service.state_task_service_aws_sdk | `_SERVICE_ERROR_NAMES` | AWS-style service prefixes (`SageMaker.`, not `sagemaker.`) in aws-sdk error names |
+Patched (module paths under moto.stepfunctions.parser.asl):
+
+- component.state.exec.state_task.service.state_task_service: `StateTaskService._eval_execution`,
+  to dispatch to registered handlers, inject faults, record invocations, make results JSON-safe.
+- component.state.exec.state_task.service.state_task_service_callback:
+  `StateTaskServiceCallback._eval_body`: moto rejects `.sync` for SageMaker before the Task's
+  Retry/Catch run; skipped for resources a handler serves.
+- component.state.exec.state_task.state_task_lambda: `StateTaskLambda._eval_execution`, the same
+  for Lambda function ARNs used as Resource.
+- `_from_error` of every StateTask subclass that overrides it (e.g. DynamoDB's turns any
+  non-ClientError into `DynamoDB.AmazonDynamoDBException`): a failure event raised by the hooks
+  passes through unchanged, as `ExecutionState._from_error` already does.
+- component.state.exec.state_task.lambda_eval_utils: `_invoke_lambda_function`, in-process Lambda
+  handlers instead of moto's Docker Lambda.
+- component.state.wait.wait_function.wait_function: `WaitFunction._eval_body`, optional cap on
+  Wait states (moto sleeps for real; its wait loop never ends on a fractional wait, so the cap
+  waits itself).
+- component.common.retry.retrier_decl: its `time` global, optional cap on Retry intervals.
+- utils.boto_client, and each module that imported it: `boto_client_for`, one cached client per
+  service (moto builds a client per task: slow, and racy across threads).
+- component.state.exec.state_task.service.state_task_service_aws_sdk: `_SERVICE_ERROR_NAMES`, so
+  aws-sdk error names get AWS's prefixes (`SageMaker.`, not `sagemaker.`).
 
 Read-only uses: `FailureEvent`/`FailureEventException`, `ErrorName`/`StatesErrorName`,
 `EventDetails`, `HistoryEventType`, `TaskFailedEventDetails`, `LambdaFunctionFailedEventDetails`,
@@ -38,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from moto.stepfunctions.parser.api import (
     HistoryEventType,
@@ -54,19 +66,19 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service,
     state_task_service_aws_sdk,
+    state_task_service_callback,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
-    StateTaskService,
-)
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
-    StateTaskServiceCallback,
-)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.parse import asl_parser  # noqa: F401  (loads every integration module)
 from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
+
+StateTaskService = state_task_service.StateTaskService
+StateTaskServiceCallback = state_task_service_callback.StateTaskServiceCallback
 
 LOG = logging.getLogger(__name__)
 
@@ -215,8 +227,13 @@ def json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=_json_default))
 
 
-_SYNC_STATUS_KEYS: Final = ("TrainingJobStatus", "ProcessingJobStatus", "TransformJobStatus",
-                            "HyperParameterTuningJobStatus", "Status")
+_SYNC_STATUS_KEYS: Final = (
+    "TrainingJobStatus",
+    "ProcessingJobStatus",
+    "TransformJobStatus",
+    "HyperParameterTuningJobStatus",
+    "Status",
+)
 _FAILED_STATUSES: Final = frozenset({"Failed", "Stopped", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
@@ -231,8 +248,16 @@ def _raise_if_sync_failed(key: str, result: Any) -> None:
 
 # aws-sdk integrations prefix errors with the service's PascalCase name ("SageMaker.", "DynamoDb.").
 SDK_SERVICE_ERROR_PREFIX: Final = {
-    "sagemaker": "SageMaker", "dynamodb": "DynamoDb", "sfn": "Sfn", "s3": "S3", "sns": "Sns",
-    "sqs": "Sqs", "lambda": "Lambda", "ecs": "Ecs", "events": "EventBridge", "iam": "Iam",
+    "sagemaker": "SageMaker",
+    "dynamodb": "DynamoDb",
+    "sfn": "Sfn",
+    "s3": "S3",
+    "sns": "Sns",
+    "sqs": "Sqs",
+    "lambda": "Lambda",
+    "ecs": "Ecs",
+    "events": "EventBridge",
+    "iam": "Iam",
 }
 
 
@@ -257,9 +282,11 @@ def lambda_error_payload(exc: BaseException) -> dict[str, Any]:
 def default_task_error(key: str, exc: Exception) -> TaskError:
     """The error a handler's exception becomes when its registration gives no mapper."""
     if key.startswith("sagemaker:"):
-        return TaskError("SageMaker.AmazonSageMakerException",
-                         f"{exc} (Service: AmazonSageMaker; Status Code: 400; Error Code: "
-                         f"{type(exc).__name__}; Request ID: {uuid.uuid4()}; Proxy: null)")
+        return TaskError(
+            "SageMaker.AmazonSageMakerException",
+            f"{exc} (Service: AmazonSageMaker; Status Code: 400; Error Code: "
+            f"{type(exc).__name__}; Request ID: {uuid.uuid4()}; Proxy: null)",
+        )
     if key.startswith("aws-sdk:"):
         service = key.split(":")[1]
         return TaskError(sdk_error_name(service, type(exc).__name__), str(exc))
@@ -288,8 +315,9 @@ class TaskHooks:
     Use as a context manager (or `install()`/`uninstall()`); one instance is active at a time.
     """
 
-    def __init__(self, *, wait_cap_seconds: float | None = None,
-                 retry_interval_cap_seconds: float | None = None) -> None:
+    def __init__(
+        self, *, wait_cap_seconds: float | None = None, retry_interval_cap_seconds: float | None = None
+    ) -> None:
         self.wait_cap_seconds = wait_cap_seconds
         self.retry_interval_cap_seconds = retry_interval_cap_seconds
         self._lock = threading.Lock()
@@ -333,8 +361,15 @@ class TaskHooks:
 
     # -- fault injection --
 
-    def inject(self, state_name: str, *, error: str, cause: str = "", times: int = 1,
-               state_machine: str | None = None) -> None:
+    def inject(
+        self,
+        state_name: str,
+        *,
+        error: str,
+        cause: str = "",
+        times: int = 1,
+        state_machine: str | None = None,
+    ) -> None:
         """Fail the next `times` attempts of Task `state_name` with `error` before anything runs.
 
         Works for hooked and non-hooked resources alike; `state_machine` (a name) narrows it to one
@@ -358,8 +393,11 @@ class TaskHooks:
         machine = context.state_machine_arn.rsplit(":", 1)[-1]
         with self._lock:
             for injection in self._injections:
-                if injection.remaining > 0 and injection.state_name == context.state_name and \
-                        injection.state_machine in (None, machine):
+                if (
+                    injection.remaining > 0
+                    and injection.state_name == context.state_name
+                    and injection.state_machine in (None, machine)
+                ):
                     injection.remaining -= 1
                     return injection
         return None
@@ -371,11 +409,17 @@ class TaskHooks:
         with self._lock:
             return list(self._invocations)
 
-    def invocations_of(self, state_name: str | None = None, *, resource_contains: str | None = None,
-                       execution_arn: str | None = None) -> list[TaskInvocation]:
+    def invocations_of(
+        self,
+        state_name: str | None = None,
+        *,
+        resource_contains: str | None = None,
+        execution_arn: str | None = None,
+    ) -> list[TaskInvocation]:
         """Recorded attempts filtered by state name, a substring of the Resource, and execution."""
         return [
-            call for call in self.invocations
+            call
+            for call in self.invocations
             if (state_name is None or call.state_name == state_name)
             and (resource_contains is None or resource_contains in call.resource)
             and (execution_arn is None or call.execution_arn == execution_arn)
@@ -421,8 +465,9 @@ class TaskHooks:
     def __enter__(self) -> TaskHooks:
         return self.install()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.uninstall()
 
 
@@ -458,16 +503,22 @@ class _Attempt:
         self.state = state
         self.env = env
         self.context = _context_of(state, env)
-        self.call = TaskInvocation(self.context.state_name, self.context.resource, self.context.execution_arn,
-                                   self.context.retry_count, parameters=copy.deepcopy(parameters))
+        self.call = TaskInvocation(
+            self.context.state_name,
+            self.context.resource,
+            self.context.execution_arn,
+            self.context.retry_count,
+            parameters=copy.deepcopy(parameters),
+        )
         hooks._record(self.call)
 
     def __enter__(self) -> _Attempt:
         _CURRENT.call = self.call
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         _CURRENT.call = None
         self.call.ended_at = time.time()
 
@@ -475,10 +526,16 @@ class _Attempt:
         injection = self.hooks._take_injection(self.context)
         if injection is not None:
             self.call.injected = True
-            LOG.info("injecting %s into state %s (%d more)", injection.error, injection.state_name,
-                     injection.remaining)
-            raise TaskError(injection.error, injection.cause or f"fault injected by local mode into "
-                                                                 f"state {injection.state_name}")
+            LOG.info(
+                "injecting %s into state %s (%d more)",
+                injection.error,
+                injection.state_name,
+                injection.remaining,
+            )
+            raise TaskError(
+                injection.error,
+                injection.cause or f"fault injected by local mode into state {injection.state_name}",
+            )
 
     def succeeded(self, result: Any) -> None:
         self.call.outcome, self.call.result = "succeeded", copy.deepcopy(result)
@@ -490,7 +547,7 @@ class _Attempt:
         """Record what moto will report for `exc` (its own error naming, computed the same way)."""
         try:
             failure = self.state._from_error(env=self.env, ex=exc)
-            details = next(iter((failure.event_details or {}).values()), {})
+            details: dict[str, Any] = next(iter((failure.event_details or {}).values()), {})
             name = failure.error_name.error_name if failure.error_name else details.get("error")
             self.failed(name, details.get("cause"))
         except Exception:  # recording must never change the outcome
@@ -498,17 +555,32 @@ class _Attempt:
 
     def task_failed(self, exc: TaskError, *, lambda_function: bool = False) -> FailureEventException:
         self.failed(exc.error, exc.cause)
+        # EventDetails is a TypedDict with one key set per event: plain dicts are what moto builds.
+        details: dict[str, Any]
         if lambda_function:
             event_type = HistoryEventType.LambdaFunctionFailed
-            details = EventDetails(lambdaFunctionFailedEventDetails=LambdaFunctionFailedEventDetails(
-                error=exc.error, cause=exc.cause))
+            details = {
+                "lambdaFunctionFailedEventDetails": LambdaFunctionFailedEventDetails(
+                    error=exc.error, cause=exc.cause
+                )
+            }
         else:
             event_type = HistoryEventType.TaskFailed
-            details = EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                error=exc.error, cause=exc.cause, resource=self.state._get_sfn_resource(),
-                resourceType=self.state._get_sfn_resource_type()))
-        return FailureEventException(FailureEvent(env=self.env, error_name=_error_name(exc.error),
-                                                  event_type=event_type, event_details=details))
+            details = {
+                "taskFailedEventDetails": TaskFailedEventDetails(
+                    error=exc.error,
+                    cause=exc.cause,
+                    resource=self.state._get_sfn_resource(),
+                    resourceType=self.state._get_sfn_resource_type(),
+                )
+            }
+        failure = FailureEvent(
+            env=self.env,
+            error_name=_error_name(exc.error),
+            event_type=event_type,
+            event_details=cast(EventDetails, details),
+        )
+        return FailureEventException(failure)
 
 
 # --- the patched moto functions ---------------------------------------------------------------
@@ -524,8 +596,12 @@ def _service_eval_execution(self: StateTaskService, env: Any) -> None:
     runtime_part = env.stack.pop()
     raw_parameters = self._eval_parameters(env=env)
     credentials = self._eval_state_credentials(env=env)
-    self._before_eval_execution(env=env, resource_runtime_part=runtime_part, raw_parameters=raw_parameters,
-                                state_credentials=credentials)
+    self._before_eval_execution(
+        env=env,
+        resource_runtime_part=runtime_part,
+        raw_parameters=raw_parameters,
+        state_credentials=credentials,
+    )
     normalised = copy.deepcopy(raw_parameters)
     self._normalise_parameters(normalised)
     registration = hooks.registration(self.resource.resource_arn)
@@ -538,12 +614,20 @@ def _service_eval_execution(self: StateTaskService, env: Any) -> None:
                 # The handler already ran the whole integration pattern: only record success.
                 StateTaskService._after_eval_execution(self, env, runtime_part, normalised, credentials)
             else:
-                self._eval_service_task(env=env, resource_runtime_part=runtime_part,
-                                        normalised_parameters=normalised, state_credentials=credentials)
+                self._eval_service_task(
+                    env=env,
+                    resource_runtime_part=runtime_part,
+                    normalised_parameters=normalised,
+                    state_credentials=credentials,
+                )
                 env.stack[-1] = json_safe(env.stack[-1])
                 self._normalise_response(env.stack[-1])
-                self._after_eval_execution(env=env, resource_runtime_part=runtime_part,
-                                           normalised_parameters=normalised, state_credentials=credentials)
+                self._after_eval_execution(
+                    env=env,
+                    resource_runtime_part=runtime_part,
+                    normalised_parameters=normalised,
+                    state_credentials=credentials,
+                )
         except TaskError as exc:
             raise attempt.task_failed(exc) from exc
         except Exception as exc:
@@ -593,7 +677,9 @@ def _decode_payload(payload: Any) -> Any:
     return payload
 
 
-def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_credentials: Any) -> dict[str, Any]:
+def _invoke_lambda_function(
+    parameters: dict[str, Any], region: str, state_credentials: Any
+) -> dict[str, Any]:
     """moto's Lambda invocation, served in process for functions registered with the hooks."""
     hooks = _ACTIVE
     event = _decode_payload(parameters.get("Payload"))
@@ -602,11 +688,16 @@ def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_crede
         call.parameters = copy.deepcopy(event)
     handler = hooks.lambda_handler(str(parameters.get("FunctionName", ""))) if hooks else None
     if handler is None:
-        return _PATCHES.original(lambda_eval_utils, "_invoke_lambda_function")(parameters, region, state_credentials)
+        return _PATCHES.original(lambda_eval_utils, "_invoke_lambda_function")(
+            parameters, region, state_credentials
+        )
     context = TaskContext(
-        state_name=call.state_name if call else "", execution_arn=call.execution_arn if call else "",
+        state_name=call.state_name if call else "",
+        execution_arn=call.execution_arn if call else "",
         execution_name=call.execution_arn.rsplit(":", 1)[-1] if call else "",
-        state_machine_arn="", resource=str(parameters.get("FunctionName")), retry_count=call.retry_count if call else 0,
+        state_machine_arn="",
+        resource=str(parameters.get("FunctionName")),
+        retry_count=call.retry_count if call else 0,
     )
     response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
     try:
@@ -660,12 +751,29 @@ def _cached_boto_client_for(region: str, service: str, state_credentials: Any = 
     key = (region, service, os.environ.get("MOTO_PORT", ""))
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
-            _CLIENTS[key] = _ORIGINAL_BOTO_CLIENT_FOR(region=region, service=service,
-                                                      state_credentials=state_credentials)
+            _CLIENTS[key] = _ORIGINAL_BOTO_CLIENT_FOR(
+                region=region, service=service, state_credentials=state_credentials
+            )
         return _CLIENTS[key]
 
 
 # --- applying and undoing the patches ---------------------------------------------------------
+
+
+def _subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def _passing_failure_events(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        if isinstance(ex, FailureEventException):
+            return ex.failure_event
+        return original(self, env=env, ex=ex)
+
+    return _from_error
 
 
 class _Patches:
@@ -689,9 +797,14 @@ class _Patches:
         self._set(StateTaskLambda, "_eval_execution", _lambda_eval_execution)
         self._set(lambda_eval_utils, "_invoke_lambda_function", _invoke_lambda_function)
         self._set(WaitFunction, "_eval_body", _wait_eval_body)
+        for task_class in {c for c in _subclasses(StateTask) if "_from_error" in vars(c)}:
+            self._set(task_class, "_from_error", _passing_failure_events(vars(task_class)["_from_error"]))
         self._set(retrier_decl, "time", _CappedClock())
-        for module in [m for name, m in list(sys.modules.items())
-                       if name.startswith("moto.stepfunctions.parser") and m is not None]:
+        for module in [
+            m
+            for name, m in list(sys.modules.items())
+            if name.startswith("moto.stepfunctions.parser") and m is not None
+        ]:
             if getattr(module, "boto_client_for", None) is _ORIGINAL_BOTO_CLIENT_FOR:
                 self._set(module, "boto_client_for", _cached_boto_client_for)
         names = dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES)

@@ -201,9 +201,8 @@ class LocalSageMaker:
             "Training job names must be unique within an AWS account and region, and a training job "
             f"with this name already exists ({arn})"
         )
-        artifacts = {
-            "S3ModelArtifacts": f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
-        }
+        output_path = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        artifacts = {"S3ModelArtifacts": f"{output_path}/{name}/output/model.tar.gz"}
         placeholder = _in_progress(
             request, "TrainingJob", arn, SecondaryStatus="Starting", ModelArtifacts=artifacts
         )
@@ -497,7 +496,7 @@ class LocalSageMaker:
     def _finish(
         self, jobs: dict[str, dict[str, Any]], name: str, run: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
-        """Run a job; an unexpected error ends it Failed (as an internal error does on AWS), traceback logged."""
+        """Run a job; an unexpected error fails it, as an internal error does on AWS (traceback logged)."""
         try:
             described = run()
         except SageMakerApiError:
@@ -553,12 +552,13 @@ def _validate_spot(request: dict[str, Any]) -> None:
     if wait is None or wait < runtime:
         raise SageMakerApiError(
             "ValidationException",
-            "Invalid MaxWaitTimeInSeconds. It must be present and be greater than or equal to MaxRuntimeInSeconds",
+            "Invalid MaxWaitTimeInSeconds. It must be present and be greater than or equal to "
+            "MaxRuntimeInSeconds",
         )
 
 
 def _model_data_url(model: dict[str, Any]) -> str:
-    container = model.get("PrimaryContainer") or next(iter(model.get("Containers", [])), {})
+    container: dict[str, Any] = model.get("PrimaryContainer") or next(iter(model.get("Containers", [])), {})
     return str(container.get("ModelDataUrl", ""))
 
 

@@ -74,17 +74,30 @@ def _operations() -> list[SageMakerOperation]:
     for job in jobs:
         create = f"Create{job}"
         method = _snake(create)
-        operations.append(SageMakerOperation(f"sagemaker:c{create[1:]}.sync", method, create, f"Describe{job}"))
+        operations.append(
+            SageMakerOperation(f"sagemaker:c{create[1:]}.sync", method, create, f"Describe{job}")
+        )
         operations.append(SageMakerOperation(f"sagemaker:c{create[1:]}", method, create, create))
         operations.append(SageMakerOperation(f"aws-sdk:sagemaker:c{create[1:]}", method, create, create))
     for operation in simple:
         short = operation[0].lower() + operation[1:]
         operations.append(SageMakerOperation(f"sagemaker:{short}", _snake(operation), operation, operation))
-        operations.append(SageMakerOperation(f"aws-sdk:sagemaker:{short}", _snake(operation), operation, operation))
-    for operation in ("DescribeEndpoint", "DescribeTrainingJob", "DescribeModel", "DescribeEndpointConfig",
-                      "DescribeTransformJob", "DescribeProcessingJob", "DescribeHyperParameterTuningJob"):
+        operations.append(
+            SageMakerOperation(f"aws-sdk:sagemaker:{short}", _snake(operation), operation, operation)
+        )
+    for operation in (
+        "DescribeEndpoint",
+        "DescribeTrainingJob",
+        "DescribeModel",
+        "DescribeEndpointConfig",
+        "DescribeTransformJob",
+        "DescribeProcessingJob",
+        "DescribeHyperParameterTuningJob",
+    ):
         short = operation[0].lower() + operation[1:]
-        operations.append(SageMakerOperation(f"aws-sdk:sagemaker:{short}", _snake(operation), operation, operation))
+        operations.append(
+            SageMakerOperation(f"aws-sdk:sagemaker:{short}", _snake(operation), operation, operation)
+        )
     return operations
 
 
@@ -102,14 +115,17 @@ def sagemaker_task_error(exc: Exception, *, sdk: bool) -> TaskError:
         name = sdk_error_name("sagemaker", error_code) if modeled else "SageMaker.SageMakerException"
         return TaskError(name, f"{message} (Service: SageMaker, Status Code: 400, Request ID: {request_id})")
     name = sdk_error_name("sagemaker", error_code) if modeled else "SageMaker.AmazonSageMakerException"
-    return TaskError(name, f"{message} (Service: AmazonSageMaker; Status Code: 400; Error Code: {error_code}; "
-                           f"Request ID: {request_id}; Proxy: null)")
+    return TaskError(
+        name,
+        f"{message} (Service: AmazonSageMaker; Status Code: 400; Error Code: {error_code}; "
+        f"Request ID: {request_id}; Proxy: null)",
+    )
 
 
 def _project(response: Mapping[str, Any], operation: str) -> dict[str, Any]:
     """Keep the members of `operation`'s output (a job backend returns Describe* for Create*)."""
     shape = api_validation.operation_model("sagemaker", operation).output_shape
-    members = shape.members if shape is not None else {}  # type: ignore[attr-defined]
+    members = shape.members if shape is not None else {}
     return {k: v for k, v in response.items() if k in members}
 
 
@@ -123,17 +139,23 @@ def sagemaker_handler(backend: Any, operation: SageMakerOperation, *, validate: 
                 api_validation.validate_request("sagemaker", operation.request_operation, parameters)
             response = method(parameters)
         except Exception as exc:
-            LOG.info("SageMaker %s failed in state %s: %s", operation.request_operation, context.state_name, exc)
+            LOG.info(
+                "SageMaker %s failed in state %s: %s", operation.request_operation, context.state_name, exc
+            )
             raise sagemaker_task_error(exc, sdk=operation.sdk) from exc
         if not operation.result_operation.startswith("Describe"):
             response = _project(response, operation.result_operation)
         if validate:
             problems = api_validation.response_problems("sagemaker", operation.result_operation, response)
             if problems:
-                LOG.error("local SageMaker returned an invalid %s output: %s", operation.result_operation, problems)
-                raise TaskError("LocalMode.InvalidSageMakerResponse",
-                                f"the local SageMaker's {operation.result_operation} output does not fit the "
-                                f"API: {'; '.join(problems)}")
+                LOG.error(
+                    "local SageMaker returned an invalid %s output: %s", operation.result_operation, problems
+                )
+                raise TaskError(
+                    "LocalMode.InvalidSageMakerResponse",
+                    f"the local SageMaker's {operation.result_operation} output does not fit the "
+                    f"API: {'; '.join(problems)}",
+                )
         return response
 
     return handle

@@ -9,7 +9,7 @@ WORKFLOW_OUTPUTS = {"training": "TrainingWorkflowArn", "evaluation": "Evaluation
 
 
 def render_with_placeholders(value: Any) -> str:
-    """A DefinitionString with every token replaced by a readable placeholder (tokens sit inside JSON strings)."""
+    """A DefinitionString with each token replaced by a placeholder (tokens sit inside JSON strings)."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and "Fn::Join" in value:

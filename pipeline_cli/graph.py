@@ -56,7 +56,8 @@ def to_mermaid(definition: dict[str, Any], *, catches: bool = True) -> str:
 
 def readme_block(name: str, definition: dict[str, Any]) -> str:
     """The README's diagram of one workflow (catch edges left out: every task has one)."""
-    return f"<!-- graph:{name}:start -->\n```mermaid\n{to_mermaid(definition, catches=False)}```\n<!-- graph:{name}:end -->"
+    diagram = to_mermaid(definition, catches=False)
+    return f"<!-- graph:{name}:start -->\n```mermaid\n{diagram}```\n<!-- graph:{name}:end -->"
 
 
 def replace_block(text: str, name: str, block: str) -> str:
@@ -75,7 +76,9 @@ def update_readme(readme_path: str = "README.md") -> None:
     with open(readme_path, encoding="utf-8") as handle:
         text = handle.read()
     for workflow in ("training", "evaluation"):
-        text = replace_block(text, workflow, readme_block(workflow, definition_by_workflow(template, workflow)))
+        text = replace_block(
+            text, workflow, readme_block(workflow, definition_by_workflow(template, workflow))
+        )
     with open(readme_path, "w", encoding="utf-8") as handle:
         handle.write(text)
 

@@ -27,9 +27,9 @@ _SKIPPED = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 def source_files(directory: Path) -> Iterator[Path]:
     """Files to ship, in a stable order, without caches."""
     for path in sorted(directory.rglob("*")):
-        if path.is_file() and not _SKIPPED.intersection(path.relative_to(directory).parts):
-            if path.suffix not in {".pyc", ".pyo"}:
-                yield path
+        cached = _SKIPPED.intersection(path.relative_to(directory).parts) or path.suffix in {".pyc", ".pyo"}
+        if path.is_file() and not cached:
+            yield path
 
 
 def write_source_archive(directory: Path, archive: Path) -> None:
@@ -65,7 +65,9 @@ class _LambdaBundling:
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
         output = Path(output_dir)
         for path in (*source_files(self._source), *self._extra_files):
-            target = output / (path.relative_to(self._source) if path.is_relative_to(self._source) else path.name)
+            target = output / (
+                path.relative_to(self._source) if path.is_relative_to(self._source) else path.name
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
         return True
@@ -98,5 +100,7 @@ def lambda_code() -> lambda_.Code:
     return lambda_.Code.from_asset(
         str(LAMBDA_CODE_DIR),
         asset_hash_type=AssetHashType.OUTPUT,
-        bundling=_local_only(_LambdaBundling(LAMBDA_CODE_DIR, SHARED_WITH_LAMBDAS), BundlingOutput.NOT_ARCHIVED),
+        bundling=_local_only(
+            _LambdaBundling(LAMBDA_CODE_DIR, SHARED_WITH_LAMBDAS), BundlingOutput.NOT_ARCHIVED
+        ),
     )

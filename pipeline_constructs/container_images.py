@@ -83,11 +83,27 @@ class ContainerImages(Construct):
         repository = self.repositories[name].split(":", 1)[0]
         return Fn.join(
             "",
-            ["arn:", Aws.PARTITION, ":ecr:", Aws.REGION, ":", self.registry_account(name), f":repository/{repository}"],
+            [
+                "arn:",
+                Aws.PARTITION,
+                ":ecr:",
+                Aws.REGION,
+                ":",
+                self.registry_account(name),
+                f":repository/{repository}",
+            ],
         )
 
     def _uri(self, name: str) -> str:
         return Fn.join(
             "",
-            [self.registry_account(name), ".dkr.ecr.", Aws.REGION, ".", Aws.URL_SUFFIX, "/", self.repositories[name]],
+            [
+                self.registry_account(name),
+                ".dkr.ecr.",
+                Aws.REGION,
+                ".",
+                Aws.URL_SUFFIX,
+                "/",
+                self.repositories[name],
+            ],
         )

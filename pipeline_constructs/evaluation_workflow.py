@@ -58,19 +58,35 @@ class EvaluationWorkflow(Construct):
         super().__init__(scope, construct_id)
         registry = RegistrySteps(self, table=registry_table, model_name_path="$.champion.model_name")
 
-        fail = sfn.Fail(self, "EvaluationFailed", cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error")
-        notify_failure = notify(self, "NotifyFailure", topic=topic, subject="ML pipeline: evaluation failed",
-                                message=failure_message("evaluation"))
+        fail = sfn.Fail(
+            self, "EvaluationFailed", cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error"
+        )
+        notify_failure = notify(
+            self,
+            "NotifyFailure",
+            topic=topic,
+            subject="ML pipeline: evaluation failed",
+            message=failure_message("evaluation"),
+        )
         catch_all(notify_failure, fail)
         notify_failure.next(fail)
 
-        validate = self._lambda("ValidateInput", validate_input, payload={
-            "workflow": "evaluation", "input": sfn.JsonPath.string_at("$$.Execution.Input")}, result_path="$.run")
+        validate = self._lambda(
+            "ValidateInput",
+            validate_input,
+            payload={"workflow": "evaluation", "input": sfn.JsonPath.string_at("$$.Execution.Input")},
+            result_path="$.run",
+        )
         find = registry.find_deployed("FindDeployedModel", result_path="$.champion_query")
-        champion = sfn.Pass(self, "DeployedModel", parameters={
-            "model_name.$": "$.champion_query.items[0].model_name.S",
-            "transform_job_name.$": f"States.Format('{job_prefix}-{{}}-monitor', $.run.run_id)",
-        }, result_path="$.champion")
+        champion = sfn.Pass(
+            self,
+            "DeployedModel",
+            parameters={
+                "model_name.$": "$.champion_query.items[0].model_name.S",
+                "transform_job_name.$": f"States.Format('{job_prefix}-{{}}-monitor', $.run.run_id)",
+            },
+            result_path="$.champion",
+        )
         transform = JoinedTransformJob(
             self,
             "TransformFreshData",
@@ -78,7 +94,9 @@ class EvaluationWorkflow(Construct):
             model_name=sfn.JsonPath.string_at("$.champion.model_name"),
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             transform_input=transform_input(
-                data_uri_expression=sfn.JsonPath.format("{}transform/", sfn.JsonPath.string_at("$.run.data_uri"))
+                data_uri_expression=sfn.JsonPath.format(
+                    "{}transform/", sfn.JsonPath.string_at("$.run.data_uri")
+                )
             ),
             transform_output=tasks.TransformOutput(
                 s3_output_path=sfn.JsonPath.format(
@@ -96,17 +114,25 @@ class EvaluationWorkflow(Construct):
             result_path=sfn.JsonPath.DISCARD,
         )
         retry_transient(transform, SAGEMAKER_TRANSIENT, interval_seconds=30)
-        score = self._lambda("EvaluatePredictions", evaluate_predictions, payload={
-            "predictions_uri": sfn.JsonPath.format(
-                f"{transform_output_prefix}{{}}/", sfn.JsonPath.string_at("$.champion.transform_job_name")),
-            "report_uri": sfn.JsonPath.format(
-                f"{report_prefix}{{}}/monitor-{{}}/", sfn.JsonPath.string_at("$.champion.model_name"),
-                sfn.JsonPath.string_at("$.run.run_id")),
-            "model_name": sfn.JsonPath.string_at("$.champion.model_name"),
-            "metric": sfn.JsonPath.string_at("$.run.metric"),
-            "tolerance": 0,
-            "champion": None,
-        }, result_path="$.evaluation")
+        score = self._lambda(
+            "EvaluatePredictions",
+            evaluate_predictions,
+            payload={
+                "predictions_uri": sfn.JsonPath.format(
+                    f"{transform_output_prefix}{{}}/", sfn.JsonPath.string_at("$.champion.transform_job_name")
+                ),
+                "report_uri": sfn.JsonPath.format(
+                    f"{report_prefix}{{}}/monitor-{{}}/",
+                    sfn.JsonPath.string_at("$.champion.model_name"),
+                    sfn.JsonPath.string_at("$.run.run_id"),
+                ),
+                "model_name": sfn.JsonPath.string_at("$.champion.model_name"),
+                "metric": sfn.JsonPath.string_at("$.run.metric"),
+                "tolerance": 0,
+                "champion": None,
+            },
+            result_path="$.evaluation",
+        )
         record = tasks.DynamoUpdateItem(
             self,
             "RecordEvaluation",
@@ -120,18 +146,32 @@ class EvaluationWorkflow(Construct):
             expression_attribute_values={
                 ":empty": tasks.DynamoAttributeValue.from_list([]),
                 ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(NOW)),
-                ":metric": tasks.DynamoAttributeValue.from_number(sfn.JsonPath.number_at("$.evaluation.candidate.metric")),
-                ":entry": tasks.DynamoAttributeValue.from_list([
-                    tasks.DynamoAttributeValue.from_map({
-                        "evaluated_at": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(NOW)),
-                        "execution_arn": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id),
-                        "data_uri": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.run.data_uri")),
-                        "metrics": tasks.DynamoAttributeValue.map_from_json_path(
-                            "$.evaluation.candidate.registry_metrics"),
-                        "report_uri": tasks.DynamoAttributeValue.from_string(
-                            sfn.JsonPath.string_at("$.evaluation.candidate.report_uri")),
-                    })
-                ]),
+                ":metric": tasks.DynamoAttributeValue.from_number(
+                    sfn.JsonPath.number_at("$.evaluation.candidate.metric")
+                ),
+                ":entry": tasks.DynamoAttributeValue.from_list(
+                    [
+                        tasks.DynamoAttributeValue.from_map(
+                            {
+                                "evaluated_at": tasks.DynamoAttributeValue.from_string(
+                                    sfn.JsonPath.string_at(NOW)
+                                ),
+                                "execution_arn": tasks.DynamoAttributeValue.from_string(
+                                    sfn.JsonPath.execution_id
+                                ),
+                                "data_uri": tasks.DynamoAttributeValue.from_string(
+                                    sfn.JsonPath.string_at("$.run.data_uri")
+                                ),
+                                "metrics": tasks.DynamoAttributeValue.map_from_json_path(
+                                    "$.evaluation.candidate.registry_metrics"
+                                ),
+                                "report_uri": tasks.DynamoAttributeValue.from_string(
+                                    sfn.JsonPath.string_at("$.evaluation.candidate.report_uri")
+                                ),
+                            }
+                        )
+                    ]
+                ),
             },
             result_path=sfn.JsonPath.DISCARD,
         )
@@ -141,20 +181,27 @@ class EvaluationWorkflow(Construct):
             comment="Train on old + new data; the training workflow's gate decides what gets deployed",
             state_machine=training_workflow,
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            input=sfn.TaskInput.from_object({
-                "raw_data_uri": sfn.JsonPath.string_at("$.run.retrain_raw_data_uri"),
-                "reason": sfn.JsonPath.format(
-                    "evaluation {}: {} {} below {} on {}", sfn.JsonPath.execution_name,
-                    sfn.JsonPath.string_at("$.run.metric"),
-                    sfn.JsonPath.string_at("$.evaluation.candidate.metric"),
-                    sfn.JsonPath.string_at("$.run.threshold"), sfn.JsonPath.string_at("$.run.data_uri")),
-            }),
+            input=sfn.TaskInput.from_object(
+                {
+                    "raw_data_uri": sfn.JsonPath.string_at("$.run.retrain_raw_data_uri"),
+                    "reason": sfn.JsonPath.format(
+                        "evaluation {}: {} {} below {} on {}",
+                        sfn.JsonPath.execution_name,
+                        sfn.JsonPath.string_at("$.run.metric"),
+                        sfn.JsonPath.string_at("$.evaluation.candidate.metric"),
+                        sfn.JsonPath.string_at("$.run.threshold"),
+                        sfn.JsonPath.string_at("$.run.data_uri"),
+                    ),
+                }
+            ),
             associate_with_parent=True,
             result_selector={"execution_arn.$": "$.ExecutionArn", "status.$": "$.Status"},
             result_path="$.retraining",
         )
         retry_transient(retrain, STEP_FUNCTIONS_TRANSIENT)
-        retry_transient(record, ("DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException"))
+        retry_transient(
+            record, ("DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException")
+        )
         for state in (find, transform, record, retrain):
             catch_all(state, notify_failure)
 
@@ -162,7 +209,9 @@ class EvaluationWorkflow(Construct):
             sfn.Choice(self, "Decayed?", comment="Below the threshold on fresh data")
             .when(
                 sfn.Condition.and_(
-                    sfn.Condition.number_less_than_json_path("$.evaluation.candidate.metric", "$.run.threshold"),
+                    sfn.Condition.number_less_than_json_path(
+                        "$.evaluation.candidate.metric", "$.run.threshold"
+                    ),
                     sfn.Condition.boolean_equals("$.run.retrain", True),
                 ),
                 retrain.next(sfn.Succeed(self, "Retrained")),
@@ -171,9 +220,13 @@ class EvaluationWorkflow(Construct):
         )
         definition = validate.next(find).next(
             sfn.Choice(self, "AnythingDeployed?")
-            .when(sfn.Condition.is_present("$.champion_query.items[0]"),
-                  champion.next(transform).next(score).next(record).next(decayed))
-            .otherwise(sfn.Succeed(self, "NothingDeployed", comment="No model is deployed: nothing to evaluate"))
+            .when(
+                sfn.Condition.is_present("$.champion_query.items[0]"),
+                champion.next(transform).next(score).next(record).next(decayed),
+            )
+            .otherwise(
+                sfn.Succeed(self, "NothingDeployed", comment="No model is deployed: nothing to evaluate")
+            )
         )
         catch_all(validate, notify_failure)
         catch_all(score, notify_failure)
@@ -192,11 +245,14 @@ class EvaluationWorkflow(Construct):
             description="Runs the evaluation workflow (off unless mlops.evaluation.schedule_enabled)",
             schedule=events.Schedule.rate(schedule_rate),
             enabled=schedule_enabled,
-            targets=[targets.SfnStateMachine(self.state_machine, input=events.RuleTargetInput.from_object({}))],
+            targets=[
+                targets.SfnStateMachine(self.state_machine, input=events.RuleTargetInput.from_object({}))
+            ],
         )
 
-    def _lambda(self, construct_id: str, function: lambda_.IFunction, *, payload: dict,
-                result_path: str) -> tasks.LambdaInvoke:
+    def _lambda(
+        self, construct_id: str, function: lambda_.IFunction, *, payload: dict, result_path: str
+    ) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
             self,
             construct_id,

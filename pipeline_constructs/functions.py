@@ -43,7 +43,8 @@ class PipelineFunctions(Construct):
                 account=POWERTOOLS_ACCOUNT,
                 resource="layer",
                 resource_name=(
-                    f"AWSLambdaPowertoolsPythonV3-{RUNTIME.name.replace('.', '')}-x86_64:{powertools_layer_version}"
+                    f"AWSLambdaPowertoolsPythonV3-{RUNTIME.name.replace('.', '')}-x86_64:"
+                    f"{powertools_layer_version}"
                 ),
                 arn_format=ArnFormat.COLON_RESOURCE_NAME,
             ),
@@ -68,11 +69,14 @@ class PipelineFunctions(Construct):
         # An own role per function: only its log group (no AWSLambdaBasicExecutionRole) and X-Ray.
         role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         role.add_to_policy(
-            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                                resources=[log_group.log_group_arn])
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
         )
         role.add_to_policy(
-            iam.PolicyStatement(actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"])
+            iam.PolicyStatement(
+                actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"]
+            )
         )
         return lambda_.Function(
             self,
@@ -89,4 +93,3 @@ class PipelineFunctions(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
         )
-

@@ -56,4 +56,6 @@ def grant_prefix_write(grantee: iam.IGrantable, bucket: s3.IBucket, prefixes: Se
 def grant_key_use(grantee: iam.IGrantable, key: kms.IKey, *, encrypt: bool) -> None:
     """Use the customer key for data it reads (and writes, when `encrypt`)."""
     actions = [*KEY_DECRYPT_ACTIONS, *(KEY_ENCRYPT_ACTIONS if encrypt else ())]
-    grantee.grant_principal.add_to_principal_policy(iam.PolicyStatement(actions=actions, resources=[key.key_arn]))
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(actions=actions, resources=[key.key_arn])
+    )

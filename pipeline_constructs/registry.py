@@ -35,7 +35,9 @@ class ModelRegistry(Construct):
         )
         self.table.add_global_secondary_index(
             index_name=STATUS_INDEX,
-            partition_key=dynamodb.Attribute(name=STATUS_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(
+                name=STATUS_INDEX_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
             sort_key=dynamodb.Attribute(name=STATUS_INDEX_SORT_KEY, type=dynamodb.AttributeType.STRING),
             projection_type=dynamodb.ProjectionType.ALL,
         )

@@ -38,8 +38,9 @@ class SpotTrainingJob(tasks.SageMakerCreateTrainingJob):
     when spot is on) and checkpoint URI.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, attempt_path: str, use_spot_path: str,
-                 **props: Any) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, attempt_path: str, use_spot_path: str, **props: Any
+    ) -> None:
         super().__init__(scope, construct_id, **props)
         self._extra = {
             "HyperParameters.$": f"{attempt_path}.hyperparameters",
@@ -76,8 +77,15 @@ class JoinedTransformJob(tasks.SageMakerCreateTransformJob):
 class BlueGreenUpdateEndpoint(tasks.SageMakerUpdateEndpoint):
     """UpdateEndpoint with a blue/green deployment that rolls back on the given alarms."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, rollback_alarm_names: list[str],
-                 bake_seconds: int = 300, **props: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        rollback_alarm_names: list[str],
+        bake_seconds: int = 300,
+        **props: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **props)
         self._extra = {
             "DeploymentConfig": {
@@ -86,7 +94,9 @@ class BlueGreenUpdateEndpoint(tasks.SageMakerUpdateEndpoint):
                     # The old fleet stays up while the alarms watch the new one.
                     "TerminationWaitInSeconds": bake_seconds,
                 },
-                "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in rollback_alarm_names]},
+                "AutoRollbackConfiguration": {
+                    "Alarms": [{"AlarmName": name} for name in rollback_alarm_names]
+                },
             }
         }
 
@@ -142,11 +152,15 @@ class SyncJobState(sfn.CustomState):
         )
         stack = Stack.of(self)
         job_arn = stack.format_arn(service="sagemaker", resource=resource_type, resource_name="*")
-        verb = api_action[len("create"):]
+        verb = api_action[len("create") :]
         self.policy_statements = [
             iam.PolicyStatement(
-                actions=[f"sagemaker:Create{verb}", f"sagemaker:Describe{verb}", f"sagemaker:Stop{verb}",
-                         "sagemaker:AddTags"],
+                actions=[
+                    f"sagemaker:Create{verb}",
+                    f"sagemaker:Describe{verb}",
+                    f"sagemaker:Stop{verb}",
+                    "sagemaker:AddTags",
+                ],
                 resources=[job_arn],
             ),
             iam.PolicyStatement(

@@ -23,13 +23,20 @@ from constructs import Construct
 
 from lambdas.model_registry import ModelStatus
 from training_code.contract import (
+    ALL_CHANNELS,
     METRIC_DEFINITIONS,
     PREPROCESSING_ENTRY_POINT,
     TRAINING_CHANNELS,
-    ALL_CHANNELS,
 )
 
-from .sagemaker_tasks import BlueGreenUpdateEndpoint, JoinedTransformJob, SpotTrainingJob, SyncJobState, transform_input
+from .sagemaker_tasks import (
+    BlueGreenUpdateEndpoint,
+    JoinedTransformJob,
+    SpotTrainingJob,
+    SyncJobState,
+    transform_input,
+)
+from .state_machine import build_state_machine
 from .workflow_steps import (
     ERROR_PATH,
     LAMBDA_TRANSIENT,
@@ -41,7 +48,6 @@ from .workflow_steps import (
     notify,
     retry_transient,
 )
-from .state_machine import build_state_machine
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
@@ -98,17 +104,28 @@ class TrainingWorkflow(Construct):
         self._registry = RegistrySteps(self, table=registry_table, model_name_path="$.attempt.model_name")
         self._custom_states: list[SyncJobState] = []
 
-        fail = sfn.Fail(self, "WorkflowFailed", cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error")
-        notify_failure = notify(self, "NotifyFailure", topic=topic, subject="ML pipeline: training run failed",
-                                message=failure_message("training"))
+        fail = sfn.Fail(
+            self, "WorkflowFailed", cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error"
+        )
+        notify_failure = notify(
+            self,
+            "NotifyFailure",
+            topic=topic,
+            subject="ML pipeline: training run failed",
+            message=failure_message("training"),
+        )
         catch_all(notify_failure, fail)
         notify_failure.next(fail)
         record_failure = self._registry.set_status(
             "RecordFailure",
             ModelStatus.FAILED,
             attributes={
-                "failure_error": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(f"{ERROR_PATH}.Error")),
-                "failure_cause": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(f"{ERROR_PATH}.Cause")),
+                "failure_error": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.string_at(f"{ERROR_PATH}.Error")
+                ),
+                "failure_cause": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.string_at(f"{ERROR_PATH}.Cause")
+                ),
             },
         )
         catch_all(record_failure, notify_failure)
@@ -116,15 +133,25 @@ class TrainingWorkflow(Construct):
         self._before_attempt_failure = notify_failure
         self._attempt_failure = record_failure
 
-        validate = self._lambda("ValidateInput", validate_input,
-                                payload={"workflow": "training", "input": sfn.JsonPath.string_at("$$.Execution.Input")},
-                                result_path="$.run", failure=notify_failure)
+        validate = self._lambda(
+            "ValidateInput",
+            validate_input,
+            payload={"workflow": "training", "input": sfn.JsonPath.string_at("$$.Execution.Input")},
+            result_path="$.run",
+            failure=notify_failure,
+        )
         find_champion = self._find_champion()
         preprocess = self._preprocess()
-        plan = self._lambda("PlanAttempt", plan_attempt,
-                            payload={"run": sfn.JsonPath.object_at("$.run"),
-                                     "attempt": sfn.JsonPath.number_at("$.next_attempt")},
-                            result_path="$.attempt", failure=notify_failure)
+        plan = self._lambda(
+            "PlanAttempt",
+            plan_attempt,
+            payload={
+                "run": sfn.JsonPath.object_at("$.run"),
+                "attempt": sfn.JsonPath.number_at("$.next_attempt"),
+            },
+            result_path="$.attempt",
+            failure=notify_failure,
+        )
         record_training = self._registry.put_new_model(
             "RecordTraining",
             item={
@@ -133,7 +160,8 @@ class TrainingWorkflow(Construct):
                 "execution_arn": _s("$$.Execution.Id"),
                 "training_job_name": _s("$.attempt.training_job_name"),
                 "hyperparameters": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.attempt.hyperparameters"))),
+                    sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.attempt.hyperparameters"))
+                ),
                 "data_uri": _s("$.run.data_uri"),
                 "code_version": tasks.DynamoAttributeValue.from_string(code_version),
                 "image_uri": tasks.DynamoAttributeValue.from_string(images.inference),
@@ -146,20 +174,27 @@ class TrainingWorkflow(Construct):
         train_or_tune = self._train_or_tune()
         create_model = self._create_model()
         record_trained = self._registry.set_status(
-            "RecordTrained", ModelStatus.TRAINED,
+            "RecordTrained",
+            ModelStatus.TRAINED,
             attributes={
                 "model_data_url": _s("$.training.model_data_url"),
                 "training_job_name": _s("$.training.training_job_name"),
                 "training_metrics": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.training.final_metrics"))),
+                    sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.training.final_metrics"))
+                ),
             },
         )
         evaluate = self._evaluate(evaluate_predictions)
         record_evaluated = self._registry.set_status(
-            "RecordEvaluated", ModelStatus.EVALUATED,
+            "RecordEvaluated",
+            ModelStatus.EVALUATED,
             attributes={
-                "metrics": tasks.DynamoAttributeValue.map_from_json_path("$.evaluation.candidate.registry_metrics"),
-                "gate_metric": tasks.DynamoAttributeValue.from_number(sfn.JsonPath.number_at("$.evaluation.candidate.metric")),
+                "metrics": tasks.DynamoAttributeValue.map_from_json_path(
+                    "$.evaluation.candidate.registry_metrics"
+                ),
+                "gate_metric": tasks.DynamoAttributeValue.from_number(
+                    sfn.JsonPath.number_at("$.evaluation.candidate.metric")
+                ),
                 "evaluation_report_uri": _s("$.evaluation.candidate.report_uri"),
             },
         )
@@ -178,7 +213,9 @@ class TrainingWorkflow(Construct):
                 .when(sfn.Condition.boolean_equals("$.run.preprocess", True), preprocess)
                 .afterwards(include_otherwise=True)
             )
-            .next(sfn.Pass(self, "FirstAttempt", result=sfn.Result.from_number(1), result_path="$.next_attempt"))
+            .next(
+                sfn.Pass(self, "FirstAttempt", result=sfn.Result.from_number(1), result_path="$.next_attempt")
+            )
             .next(plan)
             .next(record_training)
             .next(train_or_tune)
@@ -197,14 +234,21 @@ class TrainingWorkflow(Construct):
             log_retention=log_retention,
             comment="Train, evaluate, gate and deploy a TensorFlow model",
         )
-        for state in self._custom_states:
-            for statement in state.policy_statements:
+        for custom in self._custom_states:
+            for statement in custom.policy_statements:
                 self.state_machine.add_to_role_policy(statement)
 
     # -- building blocks -------------------------------------------------------------------------
 
-    def _lambda(self, construct_id: str, function: lambda_.IFunction, *, payload: dict, result_path: str,
-                failure: sfn.IChainable) -> tasks.LambdaInvoke:
+    def _lambda(
+        self,
+        construct_id: str,
+        function: lambda_.IFunction,
+        *,
+        payload: dict,
+        result_path: str,
+        failure: sfn.IChainable,
+    ) -> tasks.LambdaInvoke:
         task = tasks.LambdaInvoke(
             self,
             construct_id,
@@ -221,12 +265,18 @@ class TrainingWorkflow(Construct):
     def _find_champion(self) -> sfn.IChainable:
         query = self._registry.find_deployed("FindChampion", result_path="$.champion_query")
         catch_all(query, self._before_attempt_failure)
-        present = sfn.Pass(self, "ChampionFound", parameters={
-            "present": True,
-            "model_name.$": "$.champion_query.items[0].model_name.S",
-        }, result_path="$.champion")
-        absent = sfn.Pass(self, "NoChampion", parameters={"present": False, "model_name": "none"},
-                          result_path="$.champion")
+        present = sfn.Pass(
+            self,
+            "ChampionFound",
+            parameters={
+                "present": True,
+                "model_name.$": "$.champion_query.items[0].model_name.S",
+            },
+            result_path="$.champion",
+        )
+        absent = sfn.Pass(
+            self, "NoChampion", parameters={"present": False, "model_name": "none"}, result_path="$.champion"
+        )
         choice = (
             sfn.Choice(self, "ChampionDeployed?")
             .when(sfn.Condition.is_present("$.champion_query.items[0]"), present)
@@ -264,7 +314,8 @@ class TrainingWorkflow(Construct):
                     "ImageUri": self._images.processing,
                     # Script mode's archive is reused: unpack it, then run the entry point.
                     "ContainerEntrypoint": [
-                        "/bin/sh", "-c",
+                        "/bin/sh",
+                        "-c",
                         f'cd {CODE_DIR} && tar -xzf *.gz && exec python3 {PREPROCESSING_ENTRY_POINT} "$@"',
                         "preprocess",
                     ],
@@ -294,8 +345,9 @@ class TrainingWorkflow(Construct):
                 "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
             },
         )
-        state.add_retry(errors=list(SAGEMAKER_TRANSIENT), interval=Duration.seconds(10), backoff_rate=2.0,
-                        max_attempts=3)
+        state.add_retry(
+            errors=list(SAGEMAKER_TRANSIENT), interval=Duration.seconds(10), backoff_rate=2.0, max_attempts=3
+        )
         catch_all(state, self._before_attempt_failure)
         self._custom_states.append(state)
         return state
@@ -343,8 +395,9 @@ class TrainingWorkflow(Construct):
             passed_role=self._role,
             parameters=self._tuning_parameters(),
         )
-        tune.add_retry(errors=list(SAGEMAKER_TRANSIENT), interval=Duration.seconds(30), backoff_rate=2.0,
-                       max_attempts=3)
+        tune.add_retry(
+            errors=list(SAGEMAKER_TRANSIENT), interval=Duration.seconds(30), backoff_rate=2.0, max_attempts=3
+        )
         catch_all(tune, self._attempt_failure)
         self._custom_states.append(tune)
         describe_best = tasks.CallAwsService(
@@ -380,11 +433,20 @@ class TrainingWorkflow(Construct):
                 },
                 "ParameterRanges": {
                     "ContinuousParameterRanges": [
-                        {"Name": "learning-rate", "MinValue": "0.0001", "MaxValue": "0.01",
-                         "ScalingType": "Logarithmic"}
+                        {
+                            "Name": "learning-rate",
+                            "MinValue": "0.0001",
+                            "MaxValue": "0.01",
+                            "ScalingType": "Logarithmic",
+                        }
                     ],
                     "IntegerParameterRanges": [
-                        {"Name": "batch-size", "MinValue": "32", "MaxValue": "512", "ScalingType": "Logarithmic"},
+                        {
+                            "Name": "batch-size",
+                            "MinValue": "32",
+                            "MaxValue": "512",
+                            "ScalingType": "Logarithmic",
+                        },
                         {"Name": "epochs", "MinValue": "5", "MaxValue": "30", "ScalingType": "Linear"},
                     ],
                 },
@@ -400,11 +462,13 @@ class TrainingWorkflow(Construct):
                 "InputDataConfig": [
                     {
                         "ChannelName": name,
-                        "DataSource": {"S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3Uri.$": f"States.Format('{{}}{name}/', $.run.data_uri)",
-                            "S3DataDistributionType": "FullyReplicated",
-                        }},
+                        "DataSource": {
+                            "S3DataSource": {
+                                "S3DataType": "S3Prefix",
+                                "S3Uri.$": f"States.Format('{{}}{name}/', $.run.data_uri)",
+                                "S3DataDistributionType": "FullyReplicated",
+                            }
+                        },
                     }
                     for name in TRAINING_CHANNELS
                 ],
@@ -436,8 +500,9 @@ class TrainingWorkflow(Construct):
         catch_all(task, self._attempt_failure)
         return task
 
-    def _transform(self, construct_id: str, *, job_name_path: str, model_name_path: str,
-                   output_path: str) -> JoinedTransformJob:
+    def _transform(
+        self, construct_id: str, *, job_name_path: str, model_name_path: str, output_path: str
+    ) -> JoinedTransformJob:
         task = JoinedTransformJob(
             self,
             construct_id,
@@ -445,7 +510,9 @@ class TrainingWorkflow(Construct):
             model_name=sfn.JsonPath.string_at(model_name_path),
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             transform_input=transform_input(
-                data_uri_expression=sfn.JsonPath.format("{}transform/", sfn.JsonPath.string_at("$.run.data_uri"))
+                data_uri_expression=sfn.JsonPath.format(
+                    "{}transform/", sfn.JsonPath.string_at("$.run.data_uri")
+                )
             ),
             transform_output=tasks.TransformOutput(
                 s3_output_path=sfn.JsonPath.string_at(output_path),
@@ -465,19 +532,29 @@ class TrainingWorkflow(Construct):
         return task
 
     def _evaluate(self, evaluate_predictions: lambda_.IFunction) -> sfn.IChainable:
-        candidate = self._transform("TransformCandidate", job_name_path="$.attempt.transform_job_name",
-                                    model_name_path="$.attempt.model_name",
-                                    output_path="$.attempt.transform_output_uri")
-        champion = self._transform("TransformChampion", job_name_path="$.attempt.champion_transform_job_name",
-                                   model_name_path="$.champion.model_name",
-                                   output_path="$.attempt.champion_transform_output_uri")
+        candidate = self._transform(
+            "TransformCandidate",
+            job_name_path="$.attempt.transform_job_name",
+            model_name_path="$.attempt.model_name",
+            output_path="$.attempt.transform_output_uri",
+        )
+        champion = self._transform(
+            "TransformChampion",
+            job_name_path="$.attempt.champion_transform_job_name",
+            model_name_path="$.champion.model_name",
+            output_path="$.attempt.champion_transform_output_uri",
+        )
         champion_branch = (
             sfn.Choice(self, "CompareWithChampion?")
             .when(sfn.Condition.boolean_equals("$.champion.present", True), champion)
             .otherwise(sfn.Pass(self, "NoChampionToCompare"))
         )
-        both = sfn.Parallel(self, "Evaluate", comment="Score candidate and champion on the same held-out data",
-                            result_path=sfn.JsonPath.DISCARD)
+        both = sfn.Parallel(
+            self,
+            "Evaluate",
+            comment="Score candidate and champion on the same held-out data",
+            result_path=sfn.JsonPath.DISCARD,
+        )
         both.branch(candidate)
         both.branch(champion_branch)
         catch_all(both, self._attempt_failure)
@@ -514,10 +591,13 @@ class TrainingWorkflow(Construct):
             .otherwise(rejected)
         )
         return (
-            sfn.Choice(self, "QualityGate", comment="Metric reaches the threshold and does not lose to the champion")
+            sfn.Choice(
+                self, "QualityGate", comment="Metric reaches the threshold and does not lose to the champion"
+            )
             .when(
-                sfn.Condition.number_greater_than_equals_json_path("$.evaluation.candidate.metric",
-                                                                   "$.run.gate.threshold"),
+                sfn.Condition.number_greater_than_equals_json_path(
+                    "$.evaluation.candidate.metric", "$.run.gate.threshold"
+                ),
                 beats_champion,
             )
             .otherwise(rejected)
@@ -525,31 +605,52 @@ class TrainingWorkflow(Construct):
 
     def _rejection(self, plan: sfn.IChainable) -> sfn.IChainable:
         record = self._registry.set_status(
-            "RecordRejected", ModelStatus.REJECTED,
-            attributes={"rejection": _s("States.Format('{} {} below the gate', $.run.gate.metric, "
-                                        "$.evaluation.candidate.metric)")},
+            "RecordRejected",
+            ModelStatus.REJECTED,
+            attributes={
+                "rejection": _s(
+                    "States.Format('{} {} below the gate', $.run.gate.metric, $.evaluation.candidate.metric)"
+                )
+            },
         )
         catch_all(record, self._attempt_failure)
-        retry = sfn.Pass(self, "NextAttempt", parameters={
-            "value.$": "States.MathAdd($.attempt.number, 1)"}, result_path="$.next")
-        reshape = sfn.Pass(self, "CarryAttemptNumber", input_path="$.next.value", result_path="$.next_attempt")
-        give_up = notify(self, "NotifyRejected", topic=self._topic, subject="ML pipeline: model rejected",
-                         message={
-                             "event": "REJECTED",
-                             "execution": sfn.JsonPath.execution_id,
-                             "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
-                             "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
-                             "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
-                             "threshold": sfn.JsonPath.number_at("$.run.gate.threshold"),
-                             "attempts": sfn.JsonPath.number_at("$.attempt.number"),
-                         })
-        fail = sfn.Fail(self, "ModelRejected", error="ModelRejected",
-                        cause="No attempt passed the quality gate within max_attempts")
+        retry = sfn.Pass(
+            self,
+            "NextAttempt",
+            parameters={"value.$": "States.MathAdd($.attempt.number, 1)"},
+            result_path="$.next",
+        )
+        reshape = sfn.Pass(
+            self, "CarryAttemptNumber", input_path="$.next.value", result_path="$.next_attempt"
+        )
+        give_up = notify(
+            self,
+            "NotifyRejected",
+            topic=self._topic,
+            subject="ML pipeline: model rejected",
+            message={
+                "event": "REJECTED",
+                "execution": sfn.JsonPath.execution_id,
+                "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
+                "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
+                "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
+                "threshold": sfn.JsonPath.number_at("$.run.gate.threshold"),
+                "attempts": sfn.JsonPath.number_at("$.attempt.number"),
+            },
+        )
+        fail = sfn.Fail(
+            self,
+            "ModelRejected",
+            error="ModelRejected",
+            cause="No attempt passed the quality gate within max_attempts",
+        )
         catch_all(give_up, fail)
         return record.next(
             sfn.Choice(self, "AttemptsLeft?", comment="Bounded retrain loop")
-            .when(sfn.Condition.number_less_than_json_path("$.attempt.number", "$.run.gate.max_attempts"),
-                  retry.next(reshape).next(plan))
+            .when(
+                sfn.Condition.number_less_than_json_path("$.attempt.number", "$.run.gate.max_attempts"),
+                retry.next(reshape).next(plan),
+            )
             .otherwise(give_up.next(fail))
         )
 
@@ -571,12 +672,16 @@ class TrainingWorkflow(Construct):
         )
         exists = self._describe_endpoint("EndpointExists", result_path="$.existing_endpoint")
         create = tasks.SageMakerCreateEndpoint(
-            self, "CreateEndpoint", endpoint_name=endpoint_name,
+            self,
+            "CreateEndpoint",
+            endpoint_name=endpoint_name,
             endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
             result_path=sfn.JsonPath.DISCARD,
         )
         update = BlueGreenUpdateEndpoint(
-            self, "UpdateEndpoint", endpoint_name=endpoint_name,
+            self,
+            "UpdateEndpoint",
+            endpoint_name=endpoint_name,
             endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
             rollback_alarm_names=self._endpoint.rollback_alarm_names,
             result_path=sfn.JsonPath.DISCARD,
@@ -611,27 +716,46 @@ class TrainingWorkflow(Construct):
 
     def _wait_until_in_service(self) -> sfn.IChainable:
         max_polls = self._endpoint.max_wait_minutes * 60 // POLL_INTERVAL_SECONDS
-        start = sfn.Pass(self, "StartPolling", result=sfn.Result.from_object({"polls": 0}), result_path="$.poll")
-        wait = sfn.Wait(self, "WaitForEndpoint", time=sfn.WaitTime.duration(Duration.seconds(POLL_INTERVAL_SECONDS)))
+        start = sfn.Pass(
+            self, "StartPolling", result=sfn.Result.from_object({"polls": 0}), result_path="$.poll"
+        )
+        wait = sfn.Wait(
+            self, "WaitForEndpoint", time=sfn.WaitTime.duration(Duration.seconds(POLL_INTERVAL_SECONDS))
+        )
         describe = self._describe_endpoint("DescribeEndpoint", result_path="$.endpoint")
         catch_all(describe, self._attempt_failure)
-        count = sfn.Pass(self, "CountPoll", parameters={"polls.$": "States.MathAdd($.poll.polls, 1)"},
-                         result_path="$.poll")
+        count = sfn.Pass(
+            self, "CountPoll", parameters={"polls.$": "States.MathAdd($.poll.polls, 1)"}, result_path="$.poll"
+        )
         promote = self._promote()
-        failed = sfn.Pass(self, "EndpointDidNotDeploy", parameters={
-            "Error": "EndpointNotInService",
-            "Cause.$": "States.Format('Endpoint status {} with config {}', $.endpoint.status, $.endpoint.config)",
-        }, result_path=ERROR_PATH).next(self._attempt_failure)
-        timed_out = sfn.Pass(self, "EndpointWaitExhausted", parameters={
-            "Error": "EndpointNotInService",
-            "Cause": f"Endpoint not InService after {self._endpoint.max_wait_minutes} minutes",
-        }, result_path=ERROR_PATH).next(self._attempt_failure)
+        failed = sfn.Pass(
+            self,
+            "EndpointDidNotDeploy",
+            parameters={
+                "Error": "EndpointNotInService",
+                "Cause.$": (
+                    "States.Format('Endpoint status {} with config {}', $.endpoint.status, $.endpoint.config)"
+                ),
+            },
+            result_path=ERROR_PATH,
+        ).next(self._attempt_failure)
+        timed_out = sfn.Pass(
+            self,
+            "EndpointWaitExhausted",
+            parameters={
+                "Error": "EndpointNotInService",
+                "Cause": f"Endpoint not InService after {self._endpoint.max_wait_minutes} minutes",
+            },
+            result_path=ERROR_PATH,
+        ).next(self._attempt_failure)
         check = (
             sfn.Choice(self, "EndpointInService?")
             .when(
                 sfn.Condition.and_(
                     sfn.Condition.string_equals("$.endpoint.status", "InService"),
-                    sfn.Condition.string_equals_json_path("$.endpoint.config", "$.attempt.endpoint_config_name"),
+                    sfn.Condition.string_equals_json_path(
+                        "$.endpoint.config", "$.attempt.endpoint_config_name"
+                    ),
                 ),
                 promote,
             )
@@ -653,33 +777,47 @@ class TrainingWorkflow(Construct):
             "PromoteAndRetire",
             comment="New champion DEPLOYED and the old one RETIRED, in one transaction",
             items=[
-                self._registry.status_update_item(model_name_path="$.attempt.model_name",
-                                                  status=ModelStatus.DEPLOYED, expected=ModelStatus.EVALUATED,
-                                                  extra=deployed_attributes),
-                self._registry.status_update_item(model_name_path="$.champion.model_name",
-                                                  status=ModelStatus.RETIRED, expected=ModelStatus.DEPLOYED,
-                                                  extra={"retired_by": {"S.$": "$.attempt.model_name"}}),
+                self._registry.status_update_item(
+                    model_name_path="$.attempt.model_name",
+                    status=ModelStatus.DEPLOYED,
+                    expected=ModelStatus.EVALUATED,
+                    extra=deployed_attributes,
+                ),
+                self._registry.status_update_item(
+                    model_name_path="$.champion.model_name",
+                    status=ModelStatus.RETIRED,
+                    expected=ModelStatus.DEPLOYED,
+                    extra={"retired_by": {"S.$": "$.attempt.model_name"}},
+                ),
             ],
         )
         first = self._registry.transact(
             "PromoteFirstModel",
             comment="First champion: nothing to retire",
             items=[
-                self._registry.status_update_item(model_name_path="$.attempt.model_name",
-                                                  status=ModelStatus.DEPLOYED, expected=ModelStatus.EVALUATED,
-                                                  extra=deployed_attributes),
+                self._registry.status_update_item(
+                    model_name_path="$.attempt.model_name",
+                    status=ModelStatus.DEPLOYED,
+                    expected=ModelStatus.EVALUATED,
+                    extra=deployed_attributes,
+                ),
             ],
         )
-        announce = notify(self, "NotifyDeployed", topic=self._topic, subject="ML pipeline: model deployed",
-                          message={
-                              "event": "DEPLOYED",
-                              "execution": sfn.JsonPath.execution_id,
-                              "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
-                              "endpoint": self._endpoint.name,
-                              "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
-                              "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
-                              "replaced": sfn.JsonPath.string_at("$.champion.model_name"),
-                          })
+        announce = notify(
+            self,
+            "NotifyDeployed",
+            topic=self._topic,
+            subject="ML pipeline: model deployed",
+            message={
+                "event": "DEPLOYED",
+                "execution": sfn.JsonPath.execution_id,
+                "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
+                "endpoint": self._endpoint.name,
+                "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
+                "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
+                "replaced": sfn.JsonPath.string_at("$.champion.model_name"),
+            },
+        )
         done = sfn.Succeed(self, "Deployed")
         for task in (swap, first):
             catch_all(task, self._attempt_failure)
@@ -713,7 +851,9 @@ def _channel(name: str) -> tasks.Channel:
         channel_name=name,
         data_source=tasks.DataSource(
             s3_data_source=tasks.S3DataSource(
-                s3_location=tasks.S3Location.from_json_expression(f"States.Format('{{}}{name}/', $.run.data_uri)"),
+                s3_location=tasks.S3Location.from_json_expression(
+                    f"States.Format('{{}}{name}/', $.run.data_uri)"
+                ),
                 s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
             )
         ),
@@ -735,5 +875,3 @@ def _processing_input(name: str, uri: str, local_path: str, *, sharded: bool) ->
 
 def _arn(scope: Construct, resource: str, name: str) -> str:
     return Stack.of(scope).format_arn(service="sagemaker", resource=resource, resource_name=name)
-
-

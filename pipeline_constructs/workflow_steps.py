@@ -38,8 +38,13 @@ ERROR_PATH = "$.error"
 NOW = "$$.State.EnteredTime"
 
 
-def retry_transient(state: sfn.TaskStateBase | sfn.CustomState, errors: Sequence[str], *,
-                    max_attempts: int = 3, interval_seconds: int = 5) -> None:
+def retry_transient(
+    state: sfn.TaskStateBase | sfn.CustomState,
+    errors: Sequence[str],
+    *,
+    max_attempts: int = 3,
+    interval_seconds: int = 5,
+) -> None:
     """Bounded exponential backoff with jitter for the given error names."""
     state.add_retry(
         errors=list(errors),
@@ -78,7 +83,9 @@ class RegistrySteps:
     def key(self, model_name_path: str | None = None) -> dict[str, tasks.DynamoAttributeValue]:
         return {PARTITION_KEY: _string(model_name_path or self._model_name_path)}
 
-    def put_new_model(self, construct_id: str, *, item: Mapping[str, tasks.DynamoAttributeValue]) -> tasks.DynamoPutItem:
+    def put_new_model(
+        self, construct_id: str, *, item: Mapping[str, tasks.DynamoAttributeValue]
+    ) -> tasks.DynamoPutItem:
         """Create the model's item; refuses to overwrite an existing one."""
         task = tasks.DynamoPutItem(
             self._scope,
@@ -107,7 +114,11 @@ class RegistrySteps:
         comment: str | None = None,
     ) -> tasks.DynamoUpdateItem:
         """Move one model to `status`, setting the given attributes in the same write."""
-        values = {":status": _status(status), ":now": _string(NOW), **{f":{k}": v for k, v in (attributes or {}).items()}}
+        values = {
+            ":status": _status(status),
+            ":now": _string(NOW),
+            **{f":{k}": v for k, v in (attributes or {}).items()},
+        }
         names = {"#status": "status", **{f"#{k}": k for k in attributes or {}}}
         assignments = ["#status = :status", "updated_at = :now", *(f"#{k} = :{k}" for k in attributes or {})]
         task = tasks.DynamoUpdateItem(
@@ -150,7 +161,9 @@ class RegistrySteps:
         retry_transient(task, DYNAMODB_SDK_TRANSIENT)
         return task
 
-    def transact(self, construct_id: str, *, items: list[dict[str, Any]], comment: str) -> tasks.CallAwsService:
+    def transact(
+        self, construct_id: str, *, items: list[dict[str, Any]], comment: str
+    ) -> tasks.CallAwsService:
         """Several registry changes that must happen together (e.g. promote one, retire another)."""
         task = tasks.CallAwsService(
             self._scope,
@@ -166,8 +179,14 @@ class RegistrySteps:
         retry_transient(task, DYNAMODB_SDK_TRANSIENT)
         return task
 
-    def status_update_item(self, *, model_name_path: str, status: ModelStatus, expected: ModelStatus | None,
-                           extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def status_update_item(
+        self,
+        *,
+        model_name_path: str,
+        status: ModelStatus,
+        expected: ModelStatus | None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """One `Update` entry of a transaction, in the DynamoDB API's own shape."""
         names = {"#status": "status", **{f"#{k}": k for k in extra or {}}}
         values: dict[str, Any] = {
@@ -178,8 +197,8 @@ class RegistrySteps:
         update: dict[str, Any] = {
             "TableName": self._table.table_name,
             "Key": {PARTITION_KEY: {"S.$": model_name_path}},
-            "UpdateExpression": "SET " + ", ".join(["#status = :status", "updated_at = :now",
-                                                     *(f"#{k} = :{k}" for k in extra or {})]),
+            "UpdateExpression": "SET "
+            + ", ".join(["#status = :status", "updated_at = :now", *(f"#{k} = :{k}" for k in extra or {})]),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
@@ -189,8 +208,9 @@ class RegistrySteps:
         return {"Update": update}
 
 
-def notify(scope: Construct, construct_id: str, *, topic: sns.ITopic, subject: str,
-           message: Mapping[str, Any]) -> tasks.SnsPublish:
+def notify(
+    scope: Construct, construct_id: str, *, topic: sns.ITopic, subject: str, message: Mapping[str, Any]
+) -> tasks.SnsPublish:
     """Publish a JSON message; the state data passes through unchanged."""
     task = tasks.SnsPublish(
         scope,

@@ -40,28 +40,46 @@ VARIANT_NAME = "AllTraffic"
 class ModelLifecycleStack(Stack):
     """Storage, registry, roles, notifications and the training and evaluation workflows."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, settings: PipelineSettings, **kwargs: object) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, settings: PipelineSettings, **kwargs: object
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         retention = _RETENTION[settings.log_retention_days]
 
         storage = PipelineStorage(self, "Storage")
         registry = ModelRegistry(self, "Registry", key=storage.key)
-        notifications = PipelineNotifications(self, "Notifications", key=storage.key,
-                                              email=settings.notification_email)
+        notifications = PipelineNotifications(
+            self, "Notifications", key=storage.key, email=settings.notification_email
+        )
         code = TrainingCodeAsset(self, "TrainingCode")
         images = ContainerImages(
             self,
             "Images",
-            training=ImageSpec("training", settings.training.framework_version, settings.training.py_version,
-                               settings.training.instance_type),
-            processing=ImageSpec("training", settings.training.framework_version, settings.training.py_version,
-                                 settings.processing.instance_type),
-            inference=ImageSpec("inference", settings.endpoint.inference_framework_version, None,
-                                settings.endpoint.instance_type),
+            training=ImageSpec(
+                "training",
+                settings.training.framework_version,
+                settings.training.py_version,
+                settings.training.instance_type,
+            ),
+            processing=ImageSpec(
+                "training",
+                settings.training.framework_version,
+                settings.training.py_version,
+                settings.processing.instance_type,
+            ),
+            inference=ImageSpec(
+                "inference",
+                settings.endpoint.inference_framework_version,
+                None,
+                settings.endpoint.instance_type,
+            ),
         )
         sagemaker = SageMakerExecutionRole(
-            self, "SageMaker",
-            image_repository_arns=[images.repository_arn(name) for name in ("training", "processing", "inference")],
+            self,
+            "SageMaker",
+            image_repository_arns=[
+                images.repository_arn(name) for name in ("training", "processing", "inference")
+            ],
         )
 
         data, artifacts = storage.data_bucket, storage.artifacts_bucket
@@ -86,7 +104,9 @@ class ModelLifecycleStack(Stack):
         grants.grant_prefix_read(sagemaker.role, data, [RAW_PREFIX, PREPARED_PREFIX, LABELLED_PREFIX])
         grants.grant_prefix_write(sagemaker.role, data, [PREPARED_PREFIX])
         grants.grant_prefix_read(sagemaker.role, artifacts, [MODELS_PREFIX, CHECKPOINTS_PREFIX])
-        grants.grant_prefix_write(sagemaker.role, artifacts, [MODELS_PREFIX, CHECKPOINTS_PREFIX, TRANSFORM_PREFIX])
+        grants.grant_prefix_write(
+            sagemaker.role, artifacts, [MODELS_PREFIX, CHECKPOINTS_PREFIX, TRANSFORM_PREFIX]
+        )
         grants.grant_object_read(sagemaker.role, code.asset.bucket, code.asset.s3_object_key)
         grants.grant_key_use(sagemaker.role, storage.key, encrypt=True)
         # The evaluation function reads transform output and writes reports.
@@ -120,14 +140,20 @@ class ModelLifecycleStack(Stack):
             registry_table=registry.table,
             topic=notifications.topic,
             sagemaker_role=sagemaker.passable_role,
-            images=ImageUris(training=images.training_image_uri, processing=images.processing_image_uri,
-                             inference=images.inference_image_uri),
+            images=ImageUris(
+                training=images.training_image_uri,
+                processing=images.processing_image_uri,
+                inference=images.inference_image_uri,
+            ),
             code_uri=code.s3_uri,
             code_version=code.code_version,
-            endpoint=EndpointOptions(name=settings.endpoint.name, max_wait_minutes=settings.endpoint.max_wait_minutes,
-                                     instance_type=settings.endpoint.instance_type.removeprefix("ml."),
-                                     initial_instance_count=settings.endpoint.initial_instance_count,
-                                     rollback_alarm_names=[rollback_alarm.alarm_name]),
+            endpoint=EndpointOptions(
+                name=settings.endpoint.name,
+                max_wait_minutes=settings.endpoint.max_wait_minutes,
+                instance_type=settings.endpoint.instance_type.removeprefix("ml."),
+                initial_instance_count=settings.endpoint.initial_instance_count,
+                rollback_alarm_names=[rollback_alarm.alarm_name],
+            ),
             timeout=timeout,
             logs_key=storage.key,
             log_retention=retention,
@@ -211,5 +237,3 @@ _RETENTION = {
     731: logs.RetentionDays.TWO_YEARS,
     3653: logs.RetentionDays.TEN_YEARS,
 }
-
-

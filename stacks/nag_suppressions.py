@@ -17,15 +17,20 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
-_JOB_NAMES = "SageMaker job, model and endpoint-config names are generated per run; only a name pattern can be granted"
+_JOB_NAMES = (
+    "SageMaker job, model and endpoint-config names are generated per run; only a name pattern can be granted"
+)
 _LAMBDA_VERSIONS = "CDK grants invoke on the function and its versions (ARN:*); the function itself is fixed"
 _NO_RESOURCE_LEVEL = (
     "These actions have no resource-level permissions (log delivery, X-Ray, sagemaker:ListTags, "
-    "ecr:GetAuthorizationToken, cloudwatch:PutMetricData with a namespace condition): AWS documents Resource '*'"
+    "ecr:GetAuthorizationToken, cloudwatch:PutMetricData with a namespace condition): "
+    "AWS documents Resource '*'"
 )
 _PREFIXES = "Objects under one prefix of one bucket: keys carry run ids, so the prefix is the narrowest scope"
 _SAGEMAKER_LOGS = "SageMaker containers write their own log groups under /aws/sagemaker/"
-_CHILD_EXECUTIONS = "startExecution.sync describes and stops the training executions it starts, whose names are generated"
+_CHILD_EXECUTIONS = (
+    "startExecution.sync describes and stops the training executions it starts, whose names are generated"
+)
 _RUNTIME = "Pinned to Python 3.13: the newest runtime the public Powertools layer is published for"
 
 ANY = r"Resource::\*"
@@ -38,7 +43,10 @@ REVIEWED_WILDCARDS: dict[str, list[tuple[str, str]]] = {
     "SageMaker/Role": [
         (ANY, _NO_RESOURCE_LEVEL),
         (BUCKET_PREFIX, _PREFIXES),
-        (r"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/\*", _SAGEMAKER_LOGS),
+        (
+            r"Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/\*",
+            _SAGEMAKER_LOGS,
+        ),
     ],
     "Functions/ValidateInputRole": [(ANY, _NO_RESOURCE_LEVEL)],
     "Functions/PlanAttemptRole": [(ANY, _NO_RESOURCE_LEVEL)],
@@ -52,17 +60,23 @@ REVIEWED_WILDCARDS: dict[str, list[tuple[str, str]]] = {
         (ANY, _NO_RESOURCE_LEVEL),
         (FUNCTION_VERSIONS, _LAMBDA_VERSIONS),
         (SAGEMAKER_NAMES, _JOB_NAMES),
-        (r"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*\*", _CHILD_EXECUTIONS),
+        (
+            r"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*\*",
+            _CHILD_EXECUTIONS,
+        ),
     ],
 }
 REVIEWED_RULES: dict[str, list[tuple[str, str]]] = {
-    f"Functions/{name}": [("AwsSolutions-L1", _RUNTIME)] for name in ("ValidateInput", "PlanAttempt", "EvaluatePredictions")
+    f"Functions/{name}": [("AwsSolutions-L1", _RUNTIME)]
+    for name in ("ValidateInput", "PlanAttempt", "EvaluatePredictions")
 }
 
 
 def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
     """Accept one finding (its exact id) on one resource."""
-    cdk.Validations.of(construct).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
+    cdk.Validations.of(construct).acknowledge(
+        cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason)
+    )
 
 
 def render_like_nag(value: Any) -> str:
@@ -70,7 +84,7 @@ def render_like_nag(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and len(value) == 1:
-        (function, argument), = value.items()
+        ((function, argument),) = value.items()
         if function == "Fn::Join":
             separator, parts = argument
             return separator.join(render_like_nag(part) for part in parts)

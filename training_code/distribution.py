@@ -119,7 +119,8 @@ def _patch_for_keras_fit(strategy: Any) -> None:
 
     def reduce(reduce_op: Any, value: Any, axis: int | None = None) -> Any:
         local = strategy.experimental_local_results(value)
-        if axis is not None and all(getattr(t, "shape", None) is not None and t.shape.rank == 0 for t in local):
+        if axis is not None and all(getattr(t, "shape", None) is not None and t.shape.rank == 0
+                                    for t in local):
             axis = None
         return reduce_with_axis(reduce_op, value, axis=axis)
 

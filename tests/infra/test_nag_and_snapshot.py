@@ -30,7 +30,10 @@ def test_an_unreviewed_wildcard_fails_synthesis(tmp_path: Any) -> None:
     app = cdk_app.build_app(outdir=str(tmp_path))
     stack = app.node.find_child(cdk_app.STACK_NAME)
     role = stack.node.find_child("SageMaker").node.find_child("Role")
-    role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::someone-elses/*"]))
+    assert isinstance(role, iam.Role)
+    role.add_to_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=["arn:aws:s3:::someone-elses/*"])
+    )
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
 
@@ -42,7 +45,9 @@ def test_every_reviewed_pattern_still_matches_something(template_json: dict[str,
         for resource_def in template_json["Resources"].values()
         if resource_def["Type"] == "AWS::IAM::Policy"
         for statement in resource_def["Properties"]["PolicyDocument"]["Statement"]
-        for resource in (statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]])
+        for resource in (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
     }
     for path, patterns in REVIEWED_WILDCARDS.items():
         for pattern, reason in patterns:

@@ -17,11 +17,14 @@ def _resources(template_json: dict[str, Any], resource_type: str) -> dict[str, d
 
 
 def _statements(template_json: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for logical_id, resource in template_json["Resources"].items():
         properties = resource.get("Properties", {})
-        documents = [properties.get("PolicyDocument"), properties.get("KeyPolicy"),
-                     *(p["PolicyDocument"] for p in properties.get("Policies", []))]
+        documents = [
+            properties.get("PolicyDocument"),
+            properties.get("KeyPolicy"),
+            *(p["PolicyDocument"] for p in properties.get("Policies", [])),
+        ]
         for document in filter(None, documents):
             found.extend((logical_id, statement) for statement in document["Statement"])
     return found
@@ -45,7 +48,10 @@ def test_buckets_are_private_versioned_and_logged(template_json: dict[str, Any])
     for logical_id, bucket in buckets.items():
         properties = bucket["Properties"]
         assert properties["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
         }, logical_id
         assert properties["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
         assert bucket["DeletionPolicy"] == "Retain", logical_id
@@ -53,7 +59,9 @@ def test_buckets_are_private_versioned_and_logged(template_json: dict[str, Any])
             encryption = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
             assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
             assert "KMSMasterKeyID" in encryption["ServerSideEncryptionByDefault"]
-            assert properties["LoggingConfiguration"]["DestinationBucketName"]["Ref"].startswith("StorageAccessLogs")
+            assert properties["LoggingConfiguration"]["DestinationBucketName"]["Ref"].startswith(
+                "StorageAccessLogs"
+            )
 
 
 def test_every_bucket_denies_plain_http(template_json: dict[str, Any]) -> None:
@@ -62,17 +70,29 @@ def test_every_bucket_denies_plain_http(template_json: dict[str, Any]) -> None:
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(
-            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
         )
 
 
 def test_transient_prefixes_expire(template: Template) -> None:
-    template.has_resource_properties("AWS::S3::Bucket", {
-        "LifecycleConfiguration": {"Rules": Match.array_with([
-            Match.object_like({"Prefix": "checkpoints/", "Status": "Enabled", "ExpirationInDays": 30}),
-            Match.object_like({"Prefix": "transform/", "Status": "Enabled", "ExpirationInDays": 30}),
-        ])}
-    })
+    template.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LifecycleConfiguration": {
+                "Rules": Match.array_with(
+                    [
+                        Match.object_like(
+                            {"Prefix": "checkpoints/", "Status": "Enabled", "ExpirationInDays": 30}
+                        ),
+                        Match.object_like(
+                            {"Prefix": "transform/", "Status": "Enabled", "ExpirationInDays": 30}
+                        ),
+                    ]
+                )
+            }
+        },
+    )
 
 
 def test_key_rotates_and_is_retained(template_json: dict[str, Any]) -> None:
@@ -85,17 +105,26 @@ def test_key_rotates_and_is_retained(template_json: dict[str, Any]) -> None:
 
 
 def test_registry_table(template: Template, template_json: dict[str, Any]) -> None:
-    template.has_resource_properties("AWS::DynamoDB::Table", {
-        "BillingMode": "PAY_PER_REQUEST",
-        "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
-        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-        "SSESpecification": Match.object_like({"SSEEnabled": True, "SSEType": "KMS"}),
-        "GlobalSecondaryIndexes": [Match.object_like({
-            "IndexName": STATUS_INDEX,
-            "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
-                          {"AttributeName": "updated_at", "KeyType": "RANGE"}],
-        })],
-    })
+    template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": PARTITION_KEY, "KeyType": "HASH"}],
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": Match.object_like({"SSEEnabled": True, "SSEType": "KMS"}),
+            "GlobalSecondaryIndexes": [
+                Match.object_like(
+                    {
+                        "IndexName": STATUS_INDEX,
+                        "KeySchema": [
+                            {"AttributeName": "status", "KeyType": "HASH"},
+                            {"AttributeName": "updated_at", "KeyType": "RANGE"},
+                        ],
+                    }
+                )
+            ],
+        },
+    )
     (table,) = _resources(template_json, "AWS::DynamoDB::Table").values()
     assert table["DeletionPolicy"] == "Retain"
 
@@ -115,18 +144,22 @@ def test_no_allow_statement_has_a_wildcard_action(template_json: dict[str, Any])
 
 
 def test_pass_role_only_to_sagemaker(template_json: dict[str, Any]) -> None:
-    pass_role = [(lid, s) for lid, s in _statements(template_json) if "iam:PassRole" in _as_list(s.get("Action"))]
+    pass_role = [
+        (lid, s) for lid, s in _statements(template_json) if "iam:PassRole" in _as_list(s.get("Action"))
+    ]
     assert pass_role, "the workflows must be able to pass the SageMaker role"
     for logical_id, statement in pass_role:
-        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}, logical_id
+        assert statement["Condition"] == {
+            "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+        }, logical_id
         for resource in _as_list(statement["Resource"]):
-            assert resource == {"Fn::GetAtt": [Match.any_value(), "Arn"]} or resource["Fn::GetAtt"][0].startswith(
-                "SageMakerRole"
-            ), logical_id
+            assert resource["Fn::GetAtt"][0].startswith("SageMakerRole"), logical_id
 
 
 def test_sagemaker_role_reads_only_project_prefixes(template_json: dict[str, Any]) -> None:
-    policies = [p for k, p in _resources(template_json, "AWS::IAM::Policy").items() if k.startswith("SageMakerRole")]
+    policies = [
+        p for k, p in _resources(template_json, "AWS::IAM::Policy").items() if k.startswith("SageMakerRole")
+    ]
     (policy,) = policies
     s3_resources = [
         resource
@@ -220,15 +253,19 @@ def test_transform_joins_predictions_to_labelled_input(template_json: dict[str, 
 def test_retrain_loop_and_endpoint_poll_are_bounded(template_json: dict[str, Any]) -> None:
     states = all_states(_definition(template_json, "TrainingWorkflow"))
     attempts_left = states["AttemptsLeft?"]["Choices"][0]
-    assert attempts_left == {"Variable": "$.attempt.number", "NumericLessThanPath": "$.run.gate.max_attempts",
-                             "Next": "NextAttempt"}
+    assert attempts_left == {
+        "Variable": "$.attempt.number",
+        "NumericLessThanPath": "$.run.gate.max_attempts",
+        "Next": "NextAttempt",
+    }
     poll_bounds = [c for c in states["EndpointInService?"]["Choices"] if c.get("Variable") == "$.poll.polls"]
     assert poll_bounds and poll_bounds[0]["NumericGreaterThanEquals"] == 120  # 60 minutes / 30 s
 
 
 def test_evaluation_schedule_is_off_by_default(template: Template) -> None:
-    template.has_resource_properties("AWS::Events::Rule", {"State": "DISABLED",
-                                                           "ScheduleExpression": "rate(1 day)"})
+    template.has_resource_properties(
+        "AWS::Events::Rule", {"State": "DISABLED", "ScheduleExpression": "rate(1 day)"}
+    )
 
 
 def test_failed_executions_raise_an_alarm(template: Template) -> None:

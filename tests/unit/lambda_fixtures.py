@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 DATA_BUCKET = "tf2-digits-data-123456789012"
 ARTIFACTS_BUCKET = "tf2-digits-artifacts-123456789012"
 
 
 @dataclass
-class LambdaContextStub:
+class _ContextAttributes:
     """The attributes Powertools' inject_lambda_context reads."""
 
     function_name: str = "test-function"
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+def LambdaContextStub() -> LambdaContext:
+    """A stand-in for the runtime's context object, typed as Powertools expects."""
+    return cast(LambdaContext, _ContextAttributes())
 
 
 # What the CDK app writes into TRAINING_DEFAULTS / EVALUATION_DEFAULTS.
@@ -36,7 +43,6 @@ _TRAINING_DEFAULTS: dict[str, Any] = {
     "processing": {"instance_type": "ml.m5.large", "instance_count": 1},
     "tuning": {"enabled": False, "max_jobs": 15, "max_parallel_jobs": 5},
     "transform": {"instance_type": "ml.m5.large", "instance_count": 1},
-    "endpoint": {"instance_type": "ml.t2.medium", "initial_instance_count": 1},
     "gate": {
         "metric": "accuracy",
         "threshold": 0.95,

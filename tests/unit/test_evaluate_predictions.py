@@ -385,6 +385,17 @@ def test_champion_is_scored_on_the_same_data_with_a_floor(s3: Any) -> None:
     assert get(s3, champion["confusion_matrix_uri"]).startswith(PNG_SIGNATURE)
 
 
+def test_champion_marked_absent_is_not_scored(s3: Any) -> None:
+    put(s3, PREDICTIONS + "data.jsonl.out", lines([(0, 0), (1, 1)]))
+    # What the training workflow sends when the registry has no DEPLOYED model.
+    absent = {"present": False, "model_name": "none", "predictions_uri": CHAMPION_PREDICTIONS}
+    result = handle(event(champion=absent))
+    assert result["champion"] is None
+    assert result["candidate"]["records"] == 2
+    with pytest.raises(NoPredictions):  # present: the champion's (missing) predictions are read
+        handle(event(champion={**absent, "present": True}))
+
+
 def test_floor_has_no_float_noise(s3: Any) -> None:
     pairs = [(0, 0)] * 97 + [(1, 0)] * 3  # champion accuracy 0.97
     put(s3, PREDICTIONS + "d.jsonl.out", lines(pairs))
@@ -453,7 +464,7 @@ def test_unknown_metric_fails_before_reading(s3: Any) -> None:
         ({"predictions_url": PREDICTIONS}, "predictions_url: unknown field"),
         (
             {"champion": {"model_name": "c", "predictions_uri": PREDICTIONS, "status": "DEPLOYED"}},
-            "champion.status: unknown field (expected one of: model_name, predictions_uri)",
+            "champion.status: unknown field (expected one of: present, model_name, predictions_uri)",
         ),
     ],
 )

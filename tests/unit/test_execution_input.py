@@ -37,7 +37,6 @@ RUN_KEYS = [
     "processing",
     "tuning",
     "transform",
-    "endpoint",
     "gate",
     "reason",
 ]
@@ -63,7 +62,7 @@ def test_empty_input_gives_the_defaults_as_run() -> None:
     assert run["preprocess"] is False
     assert run["raw_data_uri"] is None
     assert run["data_uri"] == defaults["data_uri"] + "/"  # normalised to a prefix
-    for key in ("hyperparameters", "training", "processing", "tuning", "transform", "endpoint", "gate"):
+    for key in ("hyperparameters", "training", "processing", "tuning", "transform", "gate"):
         assert run[key] == defaults[key], key
     assert run["reason"] == "manual start"
     json.dumps(run)  # the state machine needs plain JSON
@@ -234,8 +233,8 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ),
     (
         "bad instance type",
-        {"endpoint": {"instance_type": "m5.large"}},
-        "endpoint.instance_type: expected a SageMaker",
+        {"transform": {"instance_type": "m5.large"}},
+        "transform.instance_type: expected a SageMaker",
     ),
     ("use_spot as string", {"training": {"use_spot": "yes"}}, "training.use_spot: expected a valid boolean"),
     ("use_spot as 1", {"training": {"use_spot": 1}}, "training.use_spot: expected a valid boolean"),
@@ -331,11 +330,11 @@ def test_missing_data_source_blames_the_defaults() -> None:
 
 def test_incomplete_defaults_name_the_missing_field() -> None:
     defaults = training_defaults()
-    del defaults["endpoint"]["instance_type"]
+    del defaults["transform"]["instance_type"]
     (problem,) = problems_of({}, defaults)
     assert (
         problem
-        == "endpoint.instance_type: required, and neither the input nor the configured defaults set it"
+        == "transform.instance_type: required, and neither the input nor the configured defaults set it"
     )
 
 

@@ -1,0 +1,896 @@
+"""`LocalCloud`: the synthesized stack, running on this machine without AWS.
+
+moto runs as a server in a thread on 127.0.0.1 with real Step Functions execution. From the
+template's own resource properties LocalCloud creates the S3 buckets (with versioning), DynamoDB
+tables (key schema, GSIs/LSIs), SNS topics (each with an SQS queue subscribed, so tests can read
+notifications back), SQS queues, IAM roles with their inline and attached policies, the Lambda
+functions (as in-process handlers imported from their staged asset directory in `cdk.out`) and
+the state machines (their resolved definitions, under their roles). Assets are uploaded to the
+local asset bucket the template's `Fn::Sub` references resolve to.
+
+Before an execution starts, the state machine's definition is checked against its role's policies
+(`iam_check`); every SageMaker Task is served by the local SageMaker backend given to LocalCloud
+(`sagemaker_tasks`), with its requests and responses validated against the API model.
+
+moto's backends are process-global: one LocalCloud at a time per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any, Final, cast
+from urllib import request as urllib_request
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local_mode import iam_check
+from local_mode.moto_hooks import TaskContext, TaskError, TaskHooks, sdk_error_name
+from local_mode.sagemaker_tasks import SAGEMAKER_OPERATIONS, SageMakerBackend, register_sagemaker
+from local_mode.template import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, CfnTemplate, FileAsset
+
+LOG = logging.getLogger(__name__)
+
+FAKE_CREDENTIALS: Final = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
+}
+# moto's default account: resources it creates carry it in their ARNs, so the template uses it too.
+ACCOUNT_ID: Final = DEFAULT_ACCOUNT_ID
+
+
+# --- the moto server ------------------------------------------------------------------------
+
+
+class MotoServer:
+    """moto in a thread on 127.0.0.1 (free port), executing state machines for real.
+
+    Sets MOTO_PORT for the lifetime of the server: moto's Step Functions interpreter calls the
+    other services at localhost:$MOTO_PORT.
+    """
+
+    def __init__(self, region: str = DEFAULT_REGION) -> None:
+        self.region = region
+        self.endpoint_url = ""
+        self._server: Any = None
+        self._saved_port: str | None = None
+        self._clients: dict[str, BaseClient] = {}
+        self._clients_lock = threading.Lock()
+
+    def start(self) -> MotoServer:
+        from moto.server import ThreadedMotoServer  # imported late: pulls in Flask and every backend
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        _, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+        self._saved_port = os.environ.get("MOTO_PORT")
+        os.environ["MOTO_PORT"] = str(port)
+        self.reset()
+        self._post(
+            "/moto-api/config",
+            {
+                "stepfunctions": {"execute_state_machine": True},
+                "lambda": {"use_docker": False},
+                "batch": {"use_docker": False},
+            },
+        )
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        with contextlib.suppress(OSError):
+            self._post("/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
+            self.reset()
+        self._server.stop()
+        self._server = None
+        self._clients.clear()
+        if self._saved_port is None:
+            os.environ.pop("MOTO_PORT", None)
+        else:
+            os.environ["MOTO_PORT"] = self._saved_port
+
+    def reset(self) -> None:
+        """Forget every resource (moto's backends are process-global)."""
+        self._post("/moto-api/reset", {})
+
+    def client(self, service_name: str) -> BaseClient:
+        """A boto3 client bound to this server, with fake credentials (cached per service)."""
+        with self._clients_lock:
+            if service_name not in self._clients:
+                self._clients[service_name] = boto3.session.Session(**FAKE_CREDENTIALS).client(
+                    service_name,
+                    region_name=self.region,
+                    endpoint_url=self.endpoint_url,
+                    config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+                )
+            return self._clients[service_name]
+
+    def _post(self, path: str, body: Mapping[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        req = urllib_request.Request(
+            self.endpoint_url + path, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
+        with urllib_request.urlopen(req, timeout=30) as response:
+            response.read()
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+# --- in-process Lambda functions ------------------------------------------------------------
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda runtime's context object handlers use."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: float
+    task: TaskContext | None = None
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+    identity: Any = None
+    client_context: Any = None
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/[$LATEST]{self.aws_request_id.replace('-', '')}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+# Lambda handlers share this process: their environment variables and import roots are swapped in
+# for the duration of each invocation, so invocations are serialised.
+_LAMBDA_LOCK: Final = threading.RLock()
+
+
+class LocalLambda:
+    """One Python Lambda function run in process from its code directory."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        arn: str,
+        code_dir: Path,
+        handler: str,
+        environment: Mapping[str, str],
+        timeout: float = 3.0,
+        memory: int = 128,
+    ) -> None:
+        self.name = name
+        self.arn = arn
+        self.code_dir = code_dir
+        self.handler_name = handler
+        self.environment = dict(environment)
+        self.timeout = timeout
+        self.memory = memory
+        self._function: Callable[[Any, Any], Any] | None = None
+        self._modules: dict[str, ModuleType] = {}
+
+    def __call__(self, event: Any, task: TaskContext) -> Any:
+        context = LambdaContext(self.name, self.arn, self.memory, self.timeout, task=task)
+        with _LAMBDA_LOCK, self._sandbox():
+            return self._load()(event, context)
+
+    def _load(self) -> Callable[[Any, Any], Any]:
+        if self._function is None:
+            module_name, _, function = self.handler_name.rpartition(".")
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as exc:  # the Lambda runtime reports import failures this way
+                raise TaskError(
+                    "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
+                ) from exc
+            names = self._top_level_names()
+            self._modules = {
+                n: m for n, m in sys.modules.items() if n.split(".")[0] in names and self._is_local(m)
+            }
+            if not callable(getattr(module, function, None)):
+                raise TaskError(
+                    "Runtime.HandlerNotFound", f"Handler '{function}' missing on module '{module_name}'"
+                )
+            self._function = getattr(module, function)
+        return self._function
+
+    def _is_local(self, module: ModuleType | None) -> bool:
+        origin = getattr(module, "__file__", None) or ""
+        return bool(origin) and Path(origin).resolve().is_relative_to(self.code_dir.resolve())
+
+    def _top_level_names(self) -> set[str]:
+        return {p.stem for p in self.code_dir.glob("*.py")} | {
+            p.name for p in self.code_dir.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+        }
+
+    @contextlib.contextmanager
+    def _sandbox(self) -> Iterator[None]:
+        """This function's environment, import root and modules, as in its own Lambda sandbox."""
+        names = self._top_level_names()
+        shadowed = {n: m for n, m in sys.modules.items() if n.split(".")[0] in names}
+        for name in shadowed:
+            del sys.modules[name]
+        sys.modules.update(self._modules)
+        saved_env = {key: os.environ.get(key) for key in self.environment}
+        os.environ.update(self.environment)
+        sys.path.insert(0, str(self.code_dir))
+        importlib.invalidate_caches()
+        try:
+            yield
+        finally:
+            sys.path.remove(str(self.code_dir))
+            for key, value in saved_env.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            for name in [n for n in sys.modules if n.split(".")[0] in names]:
+                del sys.modules[name]
+            sys.modules.update(shadowed)
+
+
+# --- executions and notifications -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    """A finished (or timed-out) execution: DescribeExecution and the full history."""
+
+    execution_arn: str
+    description: Mapping[str, Any]
+    history: list[dict[str, Any]]
+
+    @property
+    def status(self) -> str:
+        return str(self.description.get("status"))
+
+    @property
+    def output(self) -> Any:
+        raw = self.description.get("output")
+        if not isinstance(raw, str):
+            return None
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:  # moto reports a string output without its JSON quotes
+            return raw
+
+    @property
+    def error(self) -> str | None:
+        return self.description.get("error")
+
+    @property
+    def cause(self) -> str | None:
+        return self.description.get("cause")
+
+    def events(self, *types: str) -> list[dict[str, Any]]:
+        return [e for e in self.history if not types or e.get("type") in types]
+
+    def entered_states(self) -> list[str]:
+        """Names of the states entered, in order (repeats included)."""
+        return [e[key]["name"] for e in self.history for key in e if key == "stateEnteredEventDetails"]
+
+
+def execution_history(sfn: BaseClient, execution_arn: str) -> list[dict[str, Any]]:
+    """Every history event of an execution, oldest first."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def wait_for_execution(
+    sfn: BaseClient, execution_arn: str, timeout: float = 120.0, poll: float = 0.05
+) -> ExecutionResult:
+    """Wait until an execution ends; on timeout stop it and raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        description = sfn.describe_execution(executionArn=execution_arn)
+        if description["status"] != "RUNNING":
+            return ExecutionResult(execution_arn, description, execution_history(sfn, execution_arn))
+        if time.monotonic() > deadline:
+            sfn.stop_execution(
+                executionArn=execution_arn, error="LocalMode.Timeout", cause=f"no result within {timeout}s"
+            )
+            entered = ExecutionResult(
+                execution_arn, description, execution_history(sfn, execution_arn)
+            ).entered_states()
+            raise TimeoutError(f"{execution_arn} still running after {timeout}s; states entered: {entered}")
+        time.sleep(poll)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message published to an SNS topic of the stack."""
+
+    topic_arn: str
+    message: str
+    subject: str | None
+    attributes: Mapping[str, Any]
+
+    @property
+    def json(self) -> Any:
+        """The message parsed as JSON (None when it is not JSON)."""
+        try:
+            return json.loads(self.message)
+        except json.JSONDecodeError:
+            return None
+
+
+# --- LocalCloud -----------------------------------------------------------------------------
+
+SageMakerFactory = Callable[["LocalCloud"], SageMakerBackend]
+
+
+def local_sagemaker(workdir: Path | str) -> SageMakerFactory:
+    """A factory for LocalCloud(sagemaker=...) building the project's LocalSageMaker on the local S3."""
+
+    def build(cloud: LocalCloud) -> SageMakerBackend:
+        runtime = importlib.import_module("local_mode.sagemaker_runtime")
+        backend: SageMakerBackend = runtime.LocalSageMaker(
+            s3_client=cloud.client("s3"),
+            workdir=Path(workdir),
+            region=cloud.region,
+            account_id=cloud.account_id,
+        )
+        return backend
+
+    return build
+
+
+class LocalCloud:
+    """The stack of a synthesized template, created in a local moto server (context manager)."""
+
+    def __init__(
+        self,
+        template: CfnTemplate,
+        *,
+        sagemaker: SageMakerBackend | SageMakerFactory | None = None,
+        wait_cap_seconds: float | None = 0.1,
+        retry_interval_cap_seconds: float | None = 0.1,
+        check_iam: bool = True,
+        validate_sagemaker_api: bool = True,
+    ) -> None:
+        self.template = template
+        self.region = template.env.region
+        self.account_id = template.env.account_id
+        self.hooks = TaskHooks(
+            wait_cap_seconds=wait_cap_seconds, retry_interval_cap_seconds=retry_interval_cap_seconds
+        )
+        self.check_iam_before_start = check_iam
+        self.validate_sagemaker_api = validate_sagemaker_api
+        self.outputs: dict[str, Any] = {}
+        self.unresolved_outputs: dict[str, str] = {}
+        self.skipped_resources: dict[str, str] = {}  # logical id → why it was not created
+        self.state_machines: dict[str, str] = {}  # logical id → ARN
+        self.functions: dict[str, LocalLambda] = {}  # logical id → function
+        self.sagemaker: SageMakerBackend | None = None
+        self._sagemaker_arg = sagemaker
+        self._server = MotoServer(self.region)
+        self._topic_queues: dict[str, str] = {}  # topic ARN → queue URL
+        self._notifications: list[Notification] = []
+        self._iam_checked: set[str] = set()
+        self._scratch: Path | None = None
+
+    @classmethod
+    def from_cdk_out(cls, cdk_out: Path | str, stack: str, **kwargs: Any) -> LocalCloud:
+        return cls(CfnTemplate.from_cdk_out(cdk_out, stack), **kwargs)
+
+    # -- lifecycle --
+
+    def __enter__(self) -> LocalCloud:
+        self._server.start()
+        try:
+            self.hooks.install()
+            self._scratch = Path(tempfile.mkdtemp(prefix="local-cloud-"))
+            self._register_nested_executions()
+            _Provisioner(self).provision()
+            if self._sagemaker_arg is not None:
+                self.attach_sagemaker(self._sagemaker_arg)
+            self._resolve_outputs()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.hooks.uninstall()
+        self._server.stop()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def attach_sagemaker(self, backend: SageMakerBackend | SageMakerFactory) -> list[str]:
+        """Serve the SageMaker Tasks from `backend` (or what a factory builds on this cloud)."""
+        # A backend has the API methods; anything else is a factory to call with this cloud.
+        is_backend = any(callable(getattr(backend, op.method, None)) for op in SAGEMAKER_OPERATIONS)
+        built = cast(SageMakerBackend, backend) if is_backend else cast(SageMakerFactory, backend)(self)
+        self.sagemaker = built
+        return register_sagemaker(self.hooks, built, validate=self.validate_sagemaker_api)
+
+    # -- access --
+
+    @property
+    def endpoint_url(self) -> str:
+        return self._server.endpoint_url
+
+    def client(self, service_name: str) -> BaseClient:
+        return self._server.client(service_name)
+
+    def physical_name(self, logical_id: str) -> str:
+        return self.template.physical(logical_id).name
+
+    def state_machine_arn(self, name: str) -> str:
+        """The ARN of a state machine by logical id, physical name, or Output name."""
+        if name in self.state_machines:
+            return self.state_machines[name]
+        for arn in self.state_machines.values():
+            if arn.rsplit(":", 1)[-1] == name:
+                return arn
+        if isinstance(self.outputs.get(name), str) and ":stateMachine:" in self.outputs[name]:
+            return str(self.outputs[name])
+        raise KeyError(f"no state machine named {name}; known: {sorted(self.state_machines)}")
+
+    # -- executions --
+
+    def start_execution(
+        self, state_machine_arn: str, input: Mapping[str, Any] | str | None = None, name: str | None = None
+    ) -> str:
+        """Start an execution (always named: moto mishandles unnamed ones); returns its ARN."""
+        if self.check_iam_before_start:
+            self.assert_iam(state_machine_arn)
+        payload = input if isinstance(input, str) else json.dumps(input or {})
+        execution_name = name or f"local-{uuid.uuid4().hex[:16]}"
+        response = self.client("stepfunctions").start_execution(
+            stateMachineArn=state_machine_arn, name=execution_name, input=payload
+        )
+        return str(response["executionArn"])
+
+    def wait_for_execution(
+        self, execution_arn: str, timeout: float = 120.0, poll: float = 0.05
+    ) -> ExecutionResult:
+        """Wait until the execution ends; on timeout stop it and raise TimeoutError."""
+        return wait_for_execution(self.client("stepfunctions"), execution_arn, timeout, poll)
+
+    def run(
+        self,
+        state_machine: str,
+        input: Mapping[str, Any] | str | None = None,
+        *,
+        name: str | None = None,
+        timeout: float = 120.0,
+    ) -> ExecutionResult:
+        """Start an execution of a state machine (ARN, logical id or name) and wait for it."""
+        arn = state_machine if state_machine.startswith("arn:") else self.state_machine_arn(state_machine)
+        return self.wait_for_execution(self.start_execution(arn, input, name), timeout)
+
+    # -- IAM --
+
+    def role_policies(self, role_name: str) -> list[dict[str, Any]]:
+        """The policy documents of a role: inline ones and attached managed ones."""
+        iam = self.client("iam")
+        documents = [
+            _document(iam.get_role_policy(RoleName=role_name, PolicyName=policy)["PolicyDocument"])
+            for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+        ]
+        for attached in iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]:
+            with contextlib.suppress(ClientError):  # AWS-managed policies are not loaded in moto
+                policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+                version = iam.get_policy_version(
+                    PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"]
+                )["PolicyVersion"]
+                documents.append(_document(version["Document"]))
+        return documents
+
+    def check_iam(self, state_machine_arn: str) -> list[iam_check.Finding]:
+        """What the state machine's definition needs that its role's policies do not allow."""
+        description = self.client("stepfunctions").describe_state_machine(stateMachineArn=state_machine_arn)
+        role_name = description["roleArn"].rsplit("/", 1)[-1]
+        account = iam_check.Account(self.region, self.account_id, self.template.env.partition)
+        return iam_check.check_definition(description["definition"], self.role_policies(role_name), account)
+
+    def assert_iam(self, state_machine_arn: str) -> None:
+        """Raise IamCheckError naming each missing action and state (checked once per machine)."""
+        if state_machine_arn in self._iam_checked:
+            return
+        findings = self.check_iam(state_machine_arn)
+        if findings:
+            role = self.client("stepfunctions").describe_state_machine(stateMachineArn=state_machine_arn)[
+                "roleArn"
+            ]
+            raise iam_check.IamCheckError(state_machine_arn, role, findings)
+        self._iam_checked.add(state_machine_arn)
+
+    # -- notifications --
+
+    def notifications(self, topic_arn: str | None = None) -> list[Notification]:
+        """Every message published so far to the stack's topics (or one topic)."""
+        sqs = self.client("sqs")
+        for topic, queue_url in self._topic_queues.items():
+            while True:
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                ).get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    self._notifications.append(_notification(topic, message["Body"]))
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return [n for n in self._notifications if topic_arn is None or n.topic_arn == topic_arn]
+
+    # -- internals --
+
+    def _resolve_outputs(self) -> None:
+        for name, output in self.template.template.get("Outputs", {}).items():
+            try:
+                self.outputs[name] = self.template.resolve(output.get("Value"), f"Outputs.{name}.Value")
+            except Exception as exc:
+                LOG.warning("output %s cannot be resolved locally: %s", name, exc)
+                self.unresolved_outputs[name] = str(exc)
+
+    def _register_nested_executions(self) -> None:
+        # moto 5.2.5 calls StartExecution with the definition's PascalCase names and reads the
+        # response the same way, so `states:startExecution(.sync)` never works: served here.
+        for suffix, wait, parse in (("", False, False), (".sync", True, False), (".sync:2", True, True)):
+            self.hooks.register(f"states:startExecution{suffix}", self._nested_execution(wait, parse))
+
+    def _nested_execution(self, wait: bool, parse: bool) -> Callable[[dict[str, Any], TaskContext], Any]:
+        def handle(parameters: dict[str, Any], context: TaskContext) -> dict[str, Any]:
+            machine = parameters["StateMachineArn"]
+            payload = parameters.get("Input", {})
+            try:
+                if self.check_iam_before_start:
+                    self.assert_iam(machine)
+                started = self.client("stepfunctions").start_execution(
+                    stateMachineArn=machine,
+                    name=parameters.get("Name") or f"{context.execution_name[:40]}-{uuid.uuid4().hex[:16]}",
+                    input=payload if isinstance(payload, str) else json.dumps(payload),
+                )
+            except ClientError as exc:
+                error = exc.response["Error"]
+                raise TaskError(sdk_error_name("StepFunctions", error["Code"]), error["Message"]) from exc
+            if not wait:
+                return {"ExecutionArn": started["executionArn"], "StartDate": _millis(started["startDate"])}
+            return self._await_child(started["executionArn"], context, parse)
+
+        return handle
+
+    def _await_child(self, execution_arn: str, parent: TaskContext, parse: bool) -> dict[str, Any]:
+        sfn = self.client("stepfunctions")
+        while True:
+            child = sfn.describe_execution(executionArn=execution_arn)
+            if child["status"] != "RUNNING":
+                break
+            if sfn.describe_execution(executionArn=parent.execution_arn)["status"] != "RUNNING":
+                sfn.stop_execution(executionArn=execution_arn, cause="parent execution ended")
+                raise TaskError("States.TaskFailed", f"parent {parent.execution_arn} ended")
+            time.sleep(0.05)
+        result = _describe_execution_result(child, parse)
+        if child["status"] != "SUCCEEDED":
+            raise TaskError("States.TaskFailed", json.dumps(result, separators=(",", ":")))
+        return result
+
+
+def _millis(value: Any) -> Any:
+    return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else value
+
+
+def _describe_execution_result(description: Mapping[str, Any], parse: bool) -> dict[str, Any]:
+    """DescribeExecution as the `.sync` integration returns it: PascalCase, dates in epoch ms."""
+    result = {
+        key[:1].upper() + key[1:]: _millis(value)
+        for key, value in description.items()
+        if key != "ResponseMetadata"
+    }
+    if parse:
+        for key in ("Input", "Output"):
+            if isinstance(result.get(key), str):
+                result[key] = json.loads(result[key])
+    return result
+
+
+def _document(document: Any) -> dict[str, Any]:
+    return json.loads(document) if isinstance(document, str) else dict(document)
+
+
+def _notification(topic_arn: str, body: str) -> Notification:
+    envelope = json.loads(body)
+    return Notification(
+        topic_arn=envelope.get("TopicArn", topic_arn),
+        message=envelope.get("Message", body),
+        subject=envelope.get("Subject"),
+        attributes={k: v.get("Value") for k, v in envelope.get("MessageAttributes", {}).items()},
+    )
+
+
+# --- creating the resources -----------------------------------------------------------------
+
+
+class _Provisioner:
+    """Creates the template's resources in the moto server, in dependency order."""
+
+    ORDER: Final = (
+        "AWS::S3::Bucket",
+        "AWS::DynamoDB::Table",
+        "AWS::DynamoDB::GlobalTable",
+        "AWS::SQS::Queue",
+        "AWS::SNS::Topic",
+        "AWS::SNS::Subscription",
+        "AWS::IAM::Role",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::Policy",
+        "AWS::Lambda::Function",
+        "AWS::StepFunctions::StateMachine",
+    )
+
+    def __init__(self, cloud: LocalCloud) -> None:
+        self.cloud = cloud
+        self.template = cloud.template
+        self.create: dict[str, Callable[[str], None]] = {
+            "AWS::S3::Bucket": self.bucket,
+            "AWS::DynamoDB::Table": self.table,
+            "AWS::DynamoDB::GlobalTable": self.table,
+            "AWS::SQS::Queue": self.queue,
+            "AWS::SNS::Topic": self.topic,
+            "AWS::SNS::Subscription": self.subscription,
+            "AWS::IAM::Role": self.role,
+            "AWS::IAM::ManagedPolicy": self.managed_policy,
+            "AWS::IAM::Policy": self.policy,
+            "AWS::Lambda::Function": self.function,
+            "AWS::StepFunctions::StateMachine": self.state_machine,
+        }
+
+    def provision(self) -> None:
+        self.assets()
+        for resource_type in self.ORDER:
+            for logical_id in self.template.resources_of_type(resource_type):
+                self.create[resource_type](logical_id)
+        for logical_id, resource in self.template.walk():
+            if resource.get("Type") not in self.create:
+                self.cloud.skipped_resources[logical_id] = (
+                    f"{resource.get('Type')}: not emulated by local mode"
+                )
+
+    # -- assets --
+
+    def assets(self) -> None:
+        s3 = self.cloud.client("s3")
+        buckets = {a.bucket_name for a in self.template.assets}
+        for bucket in buckets:
+            s3.create_bucket(Bucket=bucket)
+        for asset in self.template.assets:
+            if asset.source.exists():
+                s3.put_object(Bucket=asset.bucket_name, Key=asset.object_key, Body=self._asset_bytes(asset))
+
+    def _asset_bytes(self, asset: FileAsset) -> bytes:
+        if not asset.is_directory:
+            return asset.source.read_bytes()  # file assets are published as they are staged
+        scratch = self.cloud._scratch or Path(tempfile.gettempdir())
+        archive = scratch / f"{asset.asset_hash}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for path in sorted(asset.source.rglob("*")):
+                if path.is_file():
+                    bundle.write(path, path.relative_to(asset.source).as_posix())
+        return archive.read_bytes()
+
+    # -- storage, messaging --
+
+    def bucket(self, logical_id: str) -> None:
+        s3 = self.cloud.client("s3")
+        name = self.template.physical(logical_id).name
+        s3.create_bucket(Bucket=name)
+        versioning = self.template.property(logical_id, "VersioningConfiguration") or {}
+        if versioning.get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+    def table(self, logical_id: str) -> None:
+        props = self.template.properties(logical_id)
+        request: dict[str, Any] = {
+            "TableName": self.template.physical(logical_id).name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        throughput = props.get("ProvisionedThroughput") or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        if request["BillingMode"] == "PROVISIONED":
+            request["ProvisionedThroughput"] = throughput
+        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+            indexes = [_index(i, request["BillingMode"], throughput, key) for i in props.get(key, [])]
+            if indexes:
+                request[key] = indexes
+        stream = props.get("StreamSpecification")
+        if stream and stream.get("StreamViewType"):
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
+        self.cloud.client("dynamodb").create_table(**request)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            self.cloud.client("dynamodb").update_time_to_live(
+                TableName=request["TableName"],
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+
+    def queue(self, logical_id: str) -> None:
+        self.cloud.client("sqs").create_queue(QueueName=self.template.physical(logical_id).name)
+
+    def topic(self, logical_id: str) -> None:
+        arn = self.cloud.client("sns").create_topic(Name=self.template.physical(logical_id).name)["TopicArn"]
+        # A queue per topic so that tests read back what the workflows published.
+        sqs = self.cloud.client("sqs")
+        queue_url = sqs.create_queue(QueueName=f"local-notifications-{logical_id}"[:80])["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.cloud.client("sns").subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
+        self.cloud._topic_queues[arn] = queue_url
+
+    def subscription(self, logical_id: str) -> None:
+        props = self.template.properties(logical_id)
+        if props.get("Protocol") != "sqs":
+            self.cloud.skipped_resources[logical_id] = (
+                f"SNS subscription over {props.get('Protocol')}: not emulated"
+            )
+            return
+        self.cloud.client("sns").subscribe(
+            TopicArn=props["TopicArn"], Protocol="sqs", Endpoint=props["Endpoint"]
+        )
+
+    # -- IAM --
+
+    def role(self, logical_id: str) -> None:
+        iam = self.cloud.client("iam")
+        props = self.template.properties(logical_id)
+        name = self.template.physical(logical_id).name
+        iam.create_role(
+            RoleName=name,
+            Path=props.get("Path", "/"),
+            AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {})),
+        )
+        for policy in props.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=json.dumps(policy["PolicyDocument"]),
+            )
+        for arn in props.get("ManagedPolicyArns", []):
+            try:
+                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+            except ClientError as exc:
+                LOG.info("role %s: managed policy %s not attached locally (%s)", name, arn, exc)
+
+    def managed_policy(self, logical_id: str) -> None:
+        iam = self.cloud.client("iam")
+        props = self.template.properties(logical_id)
+        arn = iam.create_policy(
+            PolicyName=self.template.physical(logical_id).name,
+            Path=props.get("Path", "/"),
+            PolicyDocument=json.dumps(props["PolicyDocument"]),
+        )["Policy"]["Arn"]
+        for role in props.get("Roles", []):
+            iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+
+    def policy(self, logical_id: str) -> None:
+        props = self.template.properties(logical_id)
+        for role in props.get("Roles", []):
+            self.cloud.client("iam").put_role_policy(
+                RoleName=role,
+                PolicyName=props["PolicyName"],
+                PolicyDocument=json.dumps(props["PolicyDocument"]),
+            )
+
+    # -- compute --
+
+    def function(self, logical_id: str) -> None:
+        props = self.template.properties(logical_id)
+        runtime = str(props.get("Runtime", ""))
+        if not runtime.startswith("python"):
+            self.cloud.skipped_resources[logical_id] = (
+                f"Lambda runtime {runtime or 'image'}: only Python runs locally"
+            )
+            return
+        physical = self.template.physical(logical_id)
+        variables = {k: str(v) for k, v in (props.get("Environment") or {}).get("Variables", {}).items()}
+        function = LocalLambda(
+            name=physical.name,
+            arn=physical.attributes["Arn"],
+            code_dir=self._code_dir(logical_id, props["Code"]),
+            handler=props["Handler"],
+            timeout=float(props.get("Timeout", 3)),
+            memory=int(props.get("MemorySize", 128)),
+            environment={**self._lambda_environment(physical.name), **variables},
+        )
+        self.cloud.functions[logical_id] = function
+        self.cloud.hooks.register_lambda(physical.name, function)
+
+    def _lambda_environment(self, name: str) -> dict[str, str]:
+        cloud = self.cloud
+        return {
+            "AWS_ENDPOINT_URL": cloud.endpoint_url,
+            "AWS_REGION": cloud.region,
+            "AWS_DEFAULT_REGION": cloud.region,
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": FAKE_CREDENTIALS["aws_session_token"],
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        }
+
+    def _code_dir(self, logical_id: str, code: Mapping[str, Any]) -> Path:
+        if "ZipFile" in code:  # inline code: the Python runtime names the file index.py
+            directory = (self.cloud._scratch or Path(tempfile.gettempdir())) / f"inline-{logical_id}"
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "index.py").write_text(str(code["ZipFile"]))
+            return directory
+        asset = self.template.asset_for(str(code.get("S3Bucket")), str(code.get("S3Key")))
+        if asset is None or not asset.is_directory:
+            raise RuntimeError(
+                f"Lambda {logical_id}: its code {code} is not a directory asset of this cdk.out"
+            )
+        return asset.source
+
+    def state_machine(self, logical_id: str) -> None:
+        props = self.template.properties(logical_id)
+        definition = props.get("DefinitionString")
+        if definition is None and "Definition" in props:
+            definition = json.dumps(props["Definition"])
+        if definition is None:
+            raise RuntimeError(f"state machine {logical_id}: no DefinitionString or Definition")
+        for key, value in (props.get("DefinitionSubstitutions") or {}).items():
+            definition = definition.replace("${" + key + "}", str(value))
+        response = self.cloud.client("stepfunctions").create_state_machine(
+            name=self.template.physical(logical_id).name,
+            definition=definition,
+            roleArn=props["RoleArn"],
+            type=props.get("StateMachineType", "STANDARD"),
+        )
+        self.cloud.state_machines[logical_id] = response["stateMachineArn"]
+
+
+def _index(index: Mapping[str, Any], billing: str, throughput: Mapping[str, Any], key: str) -> dict[str, Any]:
+    result = {k: index[k] for k in ("IndexName", "KeySchema", "Projection") if k in index}
+    if billing == "PROVISIONED" and key == "GlobalSecondaryIndexes":
+        result["ProvisionedThroughput"] = index.get("ProvisionedThroughput", throughput)
+    return result
