@@ -84,11 +84,8 @@ def _problems(shape: Shape | None, value: Mapping[str, Any]) -> list[str]:
     if shape is None:
         return [] if not value else ["the operation takes no members"]
     report = ParamValidator().validate(dict(value), shape)
-    problems = (
-        [line.strip() for line in report.generate_report().splitlines()[1:] if line.strip()]
-        if report.has_errors()
-        else []
-    )
+    report_lines = report.generate_report().splitlines() if report.has_errors() else []
+    problems = [line.strip() for line in report_lines if line.strip()]
     problems += list(_constraint_problems(value, shape, ""))
     return problems
 

@@ -462,11 +462,11 @@ class LocalCloud:
         return self.template.physical(logical_id).name
 
     def state_machine_arn(self, name: str) -> str:
-        """The ARN of a state machine by logical id, physical name, or Output name."""
+        """The ARN of a state machine by logical id, construct path or id, physical name, or Output."""
         if name in self.state_machines:
             return self.state_machines[name]
-        for arn in self.state_machines.values():
-            if arn.rsplit(":", 1)[-1] == name:
+        for logical_id, arn in self.state_machines.items():
+            if name in (arn.rsplit(":", 1)[-1], *self.template.construct_names(logical_id)):
                 return arn
         if isinstance(self.outputs.get(name), str) and ":stateMachine:" in self.outputs[name]:
             return str(self.outputs[name])

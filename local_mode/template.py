@@ -312,6 +312,14 @@ class CfnTemplate:
         value = self.resolve(raw[name], f"Resources.{logical_id}.Properties.{name}")
         return default if value is NO_VALUE else value
 
+    def construct_names(self, logical_id: str) -> tuple[str, ...]:
+        """The CDK construct path ("Stack/Flow/Resource" → "Stack/Flow") and id ("Flow"), if known."""
+        path = self.resources[logical_id].get("Metadata", {}).get("aws:cdk:path")
+        if not isinstance(path, str):
+            return ()
+        path = path.removesuffix("/Resource")
+        return path, path.rsplit("/", 1)[-1]
+
     def outputs(self) -> dict[str, Any]:
         """Every Output's resolved value (outputs whose Condition is false are left out)."""
         result: dict[str, Any] = {}

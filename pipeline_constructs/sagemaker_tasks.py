@@ -35,17 +35,24 @@ class SpotTrainingJob(tasks.SageMakerCreateTrainingJob):
 
     `attempt_path` points at the attempt plan (see docs/architecture.md), which
     carries the SageMaker-ready hyperparameters, stopping condition (MaxWait only
-    when spot is on) and checkpoint URI.
+    when spot is on) and checkpoint URI; `training_path` at the run's training block
+    (instances, volume, spot), which the execution input may override.
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, attempt_path: str, use_spot_path: str, **props: Any
+        self, scope: Construct, construct_id: str, *, attempt_path: str, training_path: str, **props: Any
     ) -> None:
         super().__init__(scope, construct_id, **props)
         self._extra = {
+            # CDK's ResourceConfig takes only a fixed volume size; all three come from the run.
+            "ResourceConfig": {
+                "InstanceCount.$": f"{training_path}.instance_count",
+                "InstanceType.$": f"{training_path}.instance_type",
+                "VolumeSizeInGB.$": f"{training_path}.volume_size_gb",
+            },
             "HyperParameters.$": f"{attempt_path}.hyperparameters",
             "StoppingCondition.$": f"{attempt_path}.stopping_condition",
-            "EnableManagedSpotTraining.$": use_spot_path,
+            "EnableManagedSpotTraining.$": f"{training_path}.use_spot",
             "CheckpointConfig": {"S3Uri.$": f"{attempt_path}.checkpoint_uri"},
         }
 

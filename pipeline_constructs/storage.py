@@ -8,15 +8,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-# Prefixes of the artifacts bucket; transient ones expire (see lifecycle rules).
-MODELS_PREFIX = "models/"
-CHECKPOINTS_PREFIX = "checkpoints/"
-TRANSFORM_PREFIX = "transform/"
-EVALUATIONS_PREFIX = "evaluations/"
-# Prefixes of the data bucket.
-RAW_PREFIX = "raw/"
-PREPARED_PREFIX = "prepared/"
-LABELLED_PREFIX = "labelled/"
+from lambdas.artifact_layout import CHECKPOINTS_PREFIX, TRANSFORM_PREFIX
+
 # What the account root may do with the key (IAM policies then delegate use to roles).
 KEY_ACCOUNT_ACTIONS = (
     "kms:Encrypt",

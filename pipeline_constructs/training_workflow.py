@@ -26,6 +26,7 @@ from training_code.contract import (
     ALL_CHANNELS,
     METRIC_DEFINITIONS,
     PREPROCESSING_ENTRY_POINT,
+    TUNING_OBJECTIVE,
     TRAINING_CHANNELS,
 )
 
@@ -53,6 +54,17 @@ PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
 RAW_DIR = f"{PROCESSING_ROOT}/input/raw"
 POLL_INTERVAL_SECONDS = 30
+# Search space of the tuning job (attempt_plan leaves these out of the static hyperparameters).
+TUNING_PARAMETER_RANGES = {
+    "ContinuousParameterRanges": [
+        {"Name": "learning-rate", "MinValue": "0.0001", "MaxValue": "0.01", "ScalingType": "Logarithmic"}
+    ],
+    "IntegerParameterRanges": [
+        {"Name": "batch-size", "MinValue": "32", "MaxValue": "512", "ScalingType": "Logarithmic"},
+        {"Name": "epochs", "MinValue": "5", "MaxValue": "30", "ScalingType": "Linear"},
+    ],
+}
+TUNED_RANGES = tuple(r["Name"] for ranges in TUNING_PARAMETER_RANGES.values() for r in ranges)
 
 
 @dataclass(frozen=True)
@@ -357,7 +369,7 @@ class TrainingWorkflow(Construct):
             self,
             "Train",
             attempt_path="$.attempt",
-            use_spot_path="$.run.training.use_spot",
+            training_path="$.run.training",
             training_job_name=sfn.JsonPath.string_at("$.attempt.training_job_name"),
             role=self._role,
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
@@ -426,30 +438,12 @@ class TrainingWorkflow(Construct):
             "HyperParameterTuningJobName.$": "$.attempt.tuning_job_name",
             "HyperParameterTuningJobConfig": {
                 "Strategy": "Bayesian",
-                "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "val_loss"},
+                "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": TUNING_OBJECTIVE},
                 "ResourceLimits": {
                     "MaxNumberOfTrainingJobs.$": "$.run.tuning.max_jobs",
                     "MaxParallelTrainingJobs.$": "$.run.tuning.max_parallel_jobs",
                 },
-                "ParameterRanges": {
-                    "ContinuousParameterRanges": [
-                        {
-                            "Name": "learning-rate",
-                            "MinValue": "0.0001",
-                            "MaxValue": "0.01",
-                            "ScalingType": "Logarithmic",
-                        }
-                    ],
-                    "IntegerParameterRanges": [
-                        {
-                            "Name": "batch-size",
-                            "MinValue": "32",
-                            "MaxValue": "512",
-                            "ScalingType": "Logarithmic",
-                        },
-                        {"Name": "epochs", "MinValue": "5", "MaxValue": "30", "ScalingType": "Linear"},
-                    ],
-                },
+                "ParameterRanges": TUNING_PARAMETER_RANGES,
             },
             "TrainingJobDefinition": {
                 "StaticHyperParameters.$": "$.attempt.static_hyperparameters",
@@ -476,7 +470,7 @@ class TrainingWorkflow(Construct):
                 "ResourceConfig": {
                     "InstanceCount.$": "$.run.training.instance_count",
                     "InstanceType.$": "$.run.training.instance_type",
-                    "VolumeSizeInGB": 30,
+                    "VolumeSizeInGB.$": "$.run.training.volume_size_gb",
                 },
                 "StoppingCondition.$": "$.attempt.stopping_condition",
                 "EnableManagedSpotTraining.$": "$.run.training.use_spot",

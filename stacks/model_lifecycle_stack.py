@@ -12,6 +12,15 @@ from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from lambdas.artifact_layout import (
+    CHECKPOINTS_PREFIX,
+    EVALUATIONS_PREFIX,
+    LABELLED_PREFIX,
+    MODELS_PREFIX,
+    PREPARED_PREFIX,
+    RAW_PREFIX,
+    TRANSFORM_PREFIX,
+)
 from pipeline_constructs import grants
 from pipeline_constructs.code_assets import TrainingCodeAsset
 from pipeline_constructs.container_images import ContainerImages, ImageSpec
@@ -20,16 +29,7 @@ from pipeline_constructs.functions import PipelineFunctions
 from pipeline_constructs.notifications import PipelineNotifications
 from pipeline_constructs.registry import ModelRegistry
 from pipeline_constructs.sagemaker_role import SageMakerExecutionRole
-from pipeline_constructs.storage import (
-    CHECKPOINTS_PREFIX,
-    EVALUATIONS_PREFIX,
-    LABELLED_PREFIX,
-    MODELS_PREFIX,
-    PREPARED_PREFIX,
-    RAW_PREFIX,
-    TRANSFORM_PREFIX,
-    PipelineStorage,
-)
+from pipeline_constructs.storage import PipelineStorage
 from pipeline_constructs.training_workflow import EndpointOptions, ImageUris, TrainingWorkflow
 from stacks.settings import PipelineSettings
 from training_code.contract import TRAINING_ENTRY_POINT

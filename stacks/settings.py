@@ -47,7 +47,7 @@ class InstanceGroupSettings(_Section):
 
 class TuningSettings(_Section):
     enabled: bool
-    max_jobs: int = Field(ge=1, le=500)
+    max_jobs: int = Field(ge=1, le=100)
     max_parallel_jobs: int = Field(ge=1, le=100)
 
     @model_validator(mode="after")

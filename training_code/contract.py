@@ -48,6 +48,10 @@ TRAINING_METRICS: Final = ("loss", "accuracy", "val_loss", "val_accuracy")
 _NUMBER: Final = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
+# The metric a tuning job minimises (one of TRAINING_METRICS).
+TUNING_OBJECTIVE: Final = "val_loss"
+
+
 def metric_regex(name: str) -> str:
     """The regex SageMaker uses to scrape ``name`` from the training log."""
     return rf"\b{name}={_NUMBER}"
