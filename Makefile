@@ -42,7 +42,7 @@ lint: $(PY_STAMP)
 	MYPYPATH=lambdas:training_code $(PY) -m mypy tests/unit tests/training
 
 ## test: lint, then the whole test suite
-test: lint
+test: lint $(NODE_STAMP)
 	$(PY) -m pytest
 
 ## bench: training and input-pipeline benchmark → benchmarks/results.json and the README

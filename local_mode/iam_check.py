@@ -183,7 +183,6 @@ def _sagemaker_job(
     name_key: str,
     rule: str,
     role_path: tuple[str, ...] | None,
-    sync_extra: tuple[str, ...] = (),
 ) -> _Derive:
     def derive(args: Mapping[str, Any], account: Account, sync: bool) -> list[tuple[str, str]]:
         arn = _sagemaker_arn(account, kind, _name(args, name_key))
@@ -194,7 +193,6 @@ def _sagemaker_job(
             needed += _pass_role(static_value(args, *role_path))
         if sync:
             needed += [(f"sagemaker:{verb}{noun}", arn) for verb in ("Describe", "Stop")]
-            needed += [(f"sagemaker:{action}", arn) for action in sync_extra]
             needed += _events_rule(account, rule)
         return needed
 
@@ -277,7 +275,6 @@ _OPTIMIZED: Final[dict[tuple[str, str], _Derive]] = {
         "HyperParameterTuningJobName",
         "StepFunctionsGetEventsForSageMakerTuningJobsRule",
         ("TrainingJobDefinition", "RoleArn"),
-        sync_extra=("ListTrainingJobsForHyperParameterTuningJob",),
     ),
     ("sagemaker", "createmodel"): _sagemaker_simple(
         "model", "CreateModel", "ModelName", role_key="ExecutionRoleArn"

@@ -248,6 +248,7 @@ class CfnTemplate:
         self.env = env
         self.cdk_out = cdk_out
         self.assets = assets
+        self.construct_paths: dict[str, str] = {}  # logical id → construct path (from cdk.out metadata)
         self._parameter_values = dict(parameters or {})
         self._physical: dict[str, PhysicalResource] = {}
         self._naming: set[str] = set()  # resources whose name is being resolved (cycle guard)
@@ -273,6 +274,11 @@ class CfnTemplate:
         resolver = cls(template, env, parameters=parameters, cdk_out=out)
         if assets_file is not None and assets_file.exists():
             resolver.assets = tuple(_read_assets(out, json.loads(assets_file.read_text()), resolver))
+        metadata_file = template_file.with_name(
+            template_file.name.replace(".template.json", ".metadata.json")
+        )
+        if metadata_file.exists():
+            resolver.construct_paths = _construct_paths(json.loads(metadata_file.read_text()))
         return resolver
 
     # -- resources --
@@ -315,9 +321,10 @@ class CfnTemplate:
     def construct_names(self, logical_id: str) -> tuple[str, ...]:
         """The CDK construct path ("Stack/Flow/Resource" → "Stack/Flow") and id ("Flow"), if known."""
         path = self.resources[logical_id].get("Metadata", {}).get("aws:cdk:path")
-        if not isinstance(path, str):
+        path = path if isinstance(path, str) else self.construct_paths.get(logical_id)
+        if path is None:
             return ()
-        path = path.removesuffix("/Resource")
+        path = path.strip("/").removesuffix("/Resource")
         return path, path.rsplit("/", 1)[-1]
 
     def outputs(self) -> dict[str, Any]:
@@ -635,6 +642,16 @@ def _locate_stack(out: Path, stack: str) -> tuple[Path, Path | None, str]:
     if not template_file.exists():
         raise TemplateError(f"no stack '{stack}' in {out} (run `cdk synth` first)")
     return template_file, out / f"{stack}.assets.json", stack
+
+
+def _construct_paths(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """logical id → construct path, from `<Stack>.metadata.json` (`aws:cdk:logicalId` entries)."""
+    return {
+        entry["data"]: path
+        for path, entries in metadata.items()
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("type") == "aws:cdk:logicalId"
+    }
 
 
 def _read_assets(out: Path, manifest: Mapping[str, Any], template: CfnTemplate) -> Iterator[FileAsset]:

@@ -25,8 +25,11 @@ from training_code.contract import (
 
 
 def _merge(state: Mapping[str, Any], extra_parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The rendered state with extra Parameters; an extra `X.$` replaces a rendered `X` (and vice versa)."""
     rendered = dict(state)
-    rendered["Parameters"] = {**rendered.get("Parameters", {}), **extra_parameters}
+    replaced = {name.removesuffix(".$") for name in extra_parameters}
+    kept = {k: v for k, v in rendered.get("Parameters", {}).items() if k.removesuffix(".$") not in replaced}
+    rendered["Parameters"] = {**kept, **extra_parameters}
     return rendered
 
 

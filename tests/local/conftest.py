@@ -1,4 +1,4 @@
-"""Fixtures for local mode: one moto server per module, hooks per test, definition runners."""
+"""Fixtures for local mode: one moto server per module, task hooks per test, definition runners."""
 
 from __future__ import annotations
 
@@ -24,24 +24,24 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture
-def server(moto_server: MotoServer) -> MotoServer:
+def fresh_server(moto_server: MotoServer) -> MotoServer:
     moto_server.reset()
     return moto_server
 
 
 @pytest.fixture
-def hooks() -> Iterator[TaskHooks]:
+def task_hooks() -> Iterator[TaskHooks]:
     with TaskHooks(wait_cap_seconds=0.05, retry_interval_cap_seconds=0.01) as installed:
         yield installed
 
 
 @pytest.fixture
-def run_definition(server: MotoServer) -> RunDefinition:
+def run_definition(fresh_server: MotoServer) -> RunDefinition:
     """Create a state machine from a hand-written definition, run one named execution, wait."""
 
     def run(definition: Mapping[str, Any], input: Mapping[str, Any] | None = None,
             timeout: float = 20.0) -> ExecutionResult:
-        sfn = server.client("stepfunctions")
+        sfn = fresh_server.client("stepfunctions")
         machine = sfn.create_state_machine(
             name=f"m-{uuid.uuid4().hex[:12]}", definition=json.dumps(definition), roleArn=ROLE_ARN
         )["stateMachineArn"]

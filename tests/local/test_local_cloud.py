@@ -202,7 +202,7 @@ def test_nested_state_machine_runs_to_completion(cloud: LocalCloud) -> None:
     result = cloud.run(cloud.outputs["ParentArn"], {"name": "nested"}, name="e2e-nested", timeout=30)
 
     assert result.status == "SUCCEEDED", result.cause
-    assert result.output["child"] == {"output": '{"echo":"nested"}'}
+    assert result.output["child"] == {"output": {"echo": "nested"}}  # CDK's RUN_JOB is .sync:2
 
 
 def test_sagemaker_tasks_are_served_by_the_backend(cloud: LocalCloud) -> None:

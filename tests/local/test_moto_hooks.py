@@ -1,6 +1,6 @@
 """Smoke tests of the hook layer over moto's Step Functions interpreter (pinned moto==5.2.5).
 
-Each test runs a hand-written definition in a real moto server: if a moto upgrade moves the
+Each test runs a hand-written definition in a real moto fresh_server: if a moto upgrade moves the
 private internals `local_mode.moto_hooks` patches, these fail first.
 """
 
@@ -36,7 +36,7 @@ def test_resource_keys_drop_partition_region_and_account() -> None:
     assert function_name("plan:$LATEST") == "plan"
 
 
-def test_handler_serves_a_sync_task_with_resolved_parameters(hooks: TaskHooks, run_definition: RunDefinition) -> None:
+def test_handler_serves_a_sync_task_with_resolved_parameters(task_hooks: TaskHooks, run_definition: RunDefinition) -> None:
     seen: list[tuple[dict[str, Any], TaskContext]] = []
 
     def train(params: dict[str, Any], context: TaskContext) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def test_handler_serves_a_sync_task_with_resolved_parameters(hooks: TaskHooks, r
         return {"TrainingJobName": params["TrainingJobName"], "TrainingJobStatus": "Completed",
                 "CreationTime": datetime(2026, 1, 2, tzinfo=UTC)}
 
-    hooks.register(TRAIN, train)
+    task_hooks.register(TRAIN, train)
     definition = {"StartAt": "Train", "States": {"Train": task(
         TRAIN, Parameters={"TrainingJobName.$": "$.name", "RoleArn": "arn:aws:iam::123456789012:role/r"},
         ResultPath="$.train")}}
@@ -57,15 +57,15 @@ def test_handler_serves_a_sync_task_with_resolved_parameters(hooks: TaskHooks, r
     assert params == {"TrainingJobName": "job-1", "RoleArn": "arn:aws:iam::123456789012:role/r"}
     assert context.state_name == "Train"
     assert context.execution_arn == result.execution_arn
-    [call] = hooks.invocations_of("Train")
+    [call] = task_hooks.invocations_of("Train")
     assert call.hooked and call.succeeded and call.parameters == params
     assert result.events("TaskSucceeded")
 
 
 def test_sync_job_that_failed_raises_states_task_failed_caught_by_catch(
-    hooks: TaskHooks, run_definition: RunDefinition
+    task_hooks: TaskHooks, run_definition: RunDefinition
 ) -> None:
-    hooks.register(TRAIN, lambda params, ctx: {"TrainingJobStatus": "Failed", "FailureReason": "OOM in epoch 3"})
+    task_hooks.register(TRAIN, lambda params, ctx: {"TrainingJobStatus": "Failed", "FailureReason": "OOM in epoch 3"})
     definition = {"StartAt": "Train", "States": {
         "Train": task(TRAIN, next_state="Done", Parameters={"TrainingJobName": "j"},
                       Catch=[{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Caught"}]),
@@ -79,10 +79,10 @@ def test_sync_job_that_failed_raises_states_task_failed_caught_by_catch(
 
 
 def test_injected_transient_error_is_retried_then_the_handler_runs(
-    hooks: TaskHooks, run_definition: RunDefinition
+    task_hooks: TaskHooks, run_definition: RunDefinition
 ) -> None:
-    hooks.register(TRAIN, lambda params, ctx: {"TrainingJobStatus": "Completed", "Attempt": ctx.retry_count})
-    hooks.inject("Train", error="SageMaker.AmazonSageMakerException", times=2)
+    task_hooks.register(TRAIN, lambda params, ctx: {"TrainingJobStatus": "Completed", "Attempt": ctx.retry_count})
+    task_hooks.inject("Train", error="SageMaker.AmazonSageMakerException", times=2)
     retry = [{"ErrorEquals": ["SageMaker.AmazonSageMakerException"], "IntervalSeconds": 30, "MaxAttempts": 3,
               "BackoffRate": 2}]
     definition = {"StartAt": "Train", "States": {"Train": task(TRAIN, Parameters={}, Retry=retry,
@@ -91,16 +91,16 @@ def test_injected_transient_error_is_retried_then_the_handler_runs(
 
     assert result.status == "SUCCEEDED"
     assert result.output == {"TrainingJobStatus": "Completed", "Attempt": 2}  # retry intervals were capped
-    calls = hooks.invocations_of("Train")
+    calls = task_hooks.invocations_of("Train")
     assert [(c.injected, c.outcome) for c in calls] == [(True, "failed"), (True, "failed"), (False, "succeeded")]
     assert calls[0].error == "SageMaker.AmazonSageMakerException"
-    assert hooks.pending_injections() == []
+    assert task_hooks.pending_injections() == []
 
 
-def test_injected_permanent_error_is_caught(hooks: TaskHooks, run_definition: RunDefinition) -> None:
+def test_injected_permanent_error_is_caught(task_hooks: TaskHooks, run_definition: RunDefinition) -> None:
     ran: list[str] = []
-    hooks.register(TRAIN, lambda params, ctx: ran.append("x"))
-    hooks.inject("Train", error="SageMaker.AmazonSageMakerException", cause="quota", times=10)
+    task_hooks.register(TRAIN, lambda params, ctx: ran.append("x"))
+    task_hooks.inject("Train", error="SageMaker.AmazonSageMakerException", cause="quota", times=10)
     retry = [{"ErrorEquals": ["SageMaker.AmazonSageMakerException"], "MaxAttempts": 2}]
     definition = {"StartAt": "Train", "States": {"Train": task(TRAIN, Parameters={}, Retry=retry,
                                                                Catch=CATCH_ALL), **CAUGHT}}
@@ -109,16 +109,16 @@ def test_injected_permanent_error_is_caught(hooks: TaskHooks, run_definition: Ru
     assert result.entered_states() == ["Train", "Caught"]
     assert result.output["error"] == {"Error": "SageMaker.AmazonSageMakerException", "Cause": "quota"}
     assert ran == []
-    assert len(hooks.invocations_of("Train")) == 3  # first attempt + MaxAttempts retries
+    assert len(task_hooks.invocations_of("Train")) == 3  # first attempt + MaxAttempts retries
 
 
 def test_injection_into_a_task_moto_serves_itself(
-    hooks: TaskHooks, server: MotoServer, run_definition: RunDefinition
+    task_hooks: TaskHooks, fresh_server: MotoServer, run_definition: RunDefinition
 ) -> None:
-    server.client("dynamodb").create_table(
+    fresh_server.client("dynamodb").create_table(
         TableName="t", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}])
-    hooks.inject("Put", error="DynamoDB.ProvisionedThroughputExceededException")
+    task_hooks.inject("Put", error="DynamoDB.ProvisionedThroughputExceededException")
     retry = [{"ErrorEquals": ["DynamoDB.ProvisionedThroughputExceededException"], "MaxAttempts": 2}]
     definition = {"StartAt": "Put", "States": {"Put": task(
         "arn:aws:states:::dynamodb:putItem", Parameters={"TableName": "t", "Item": {"k": {"S": "a"}}},
@@ -126,18 +126,18 @@ def test_injection_into_a_task_moto_serves_itself(
     result = run_definition(definition)
 
     assert result.status == "SUCCEEDED"
-    assert [c.outcome for c in hooks.invocations_of("Put")] == ["failed", "succeeded"]
-    assert not hooks.invocations_of("Put")[1].hooked
-    assert server.client("dynamodb").get_item(TableName="t", Key={"k": {"S": "a"}})["Item"]
+    assert [c.outcome for c in task_hooks.invocations_of("Put")] == ["failed", "succeeded"]
+    assert not task_hooks.invocations_of("Put")[1].hooked
+    assert fresh_server.client("dynamodb").get_item(TableName="t", Key={"k": {"S": "a"}})["Item"]
 
 
-def test_handler_exception_names(hooks: TaskHooks, run_definition: RunDefinition) -> None:
+def test_handler_exception_names(task_hooks: TaskHooks, run_definition: RunDefinition) -> None:
     def fail(params: dict[str, Any], ctx: TaskContext) -> None:
         raise RuntimeError("service down")
 
-    hooks.register("arn:aws:states:::sagemaker:createModel", fail)
-    hooks.register("arn:aws:states:::aws-sdk:sagemaker:describeEndpoint", fail)
-    hooks.register("arn:aws:states:::sagemaker:createEndpoint", lambda p, c: (_ for _ in ()).throw(
+    task_hooks.register("arn:aws:states:::sagemaker:createModel", fail)
+    task_hooks.register("arn:aws:states:::aws-sdk:sagemaker:describeEndpoint", fail)
+    task_hooks.register("arn:aws:states:::sagemaker:createEndpoint", lambda p, c: (_ for _ in ()).throw(
         TaskError("SageMaker.ResourceLimitExceededException", "too many")))
     branches = [
         {"StartAt": name, "States": {name: task(resource, Parameters={}, Catch=[
@@ -157,14 +157,14 @@ def test_handler_exception_names(hooks: TaskHooks, run_definition: RunDefinition
 
 @pytest.mark.parametrize("resource", [FUNCTION, INVOKE])
 def test_lambda_exception_keeps_its_class_name(
-    resource: str, hooks: TaskHooks, run_definition: RunDefinition
+    resource: str, task_hooks: TaskHooks, run_definition: RunDefinition
 ) -> None:
     def plan(event: Any, context: TaskContext) -> Any:
         if event.get("bad"):
             raise ValueError("attempt must be positive")
         return {"planned": event["n"] + 1, "state": context.state_name}
 
-    hooks.register_lambda("plan", plan)
+    task_hooks.register_lambda("plan", plan)
     parameters = {"FunctionName": "plan", "Payload.$": "$"} if resource == INVOKE else {"n.$": "$.n", "bad.$": "$.bad"}
     catch = [{"ErrorEquals": ["ValueError"], "ResultPath": "$.error", "Next": "Caught"}]
     definition = {"StartAt": "Plan", "States": {"Plan": task(resource, Parameters=parameters, Catch=catch,
@@ -178,41 +178,41 @@ def test_lambda_exception_keeps_its_class_name(
     assert failed.output["error"]["Error"] == "ValueError"
     cause = json.loads(failed.output["error"]["Cause"])
     assert cause["errorType"] == "ValueError" and cause["errorMessage"] == "attempt must be positive"
-    assert [c.outcome for c in hooks.invocations_of("Plan")] == ["succeeded", "failed"]
-    assert hooks.invocations_of("Plan")[1].error == "ValueError"
+    assert [c.outcome for c in task_hooks.invocations_of("Plan")] == ["succeeded", "failed"]
+    assert task_hooks.invocations_of("Plan")[1].error == "ValueError"
 
 
-def test_lambda_function_arn_accepts_injection(hooks: TaskHooks, run_definition: RunDefinition) -> None:
-    hooks.register(FUNCTION, lambda event, ctx: "ok")
-    hooks.inject("Plan", error="Lambda.ServiceException")
+def test_lambda_function_arn_accepts_injection(task_hooks: TaskHooks, run_definition: RunDefinition) -> None:
+    task_hooks.register(FUNCTION, lambda event, ctx: "ok")
+    task_hooks.inject("Plan", error="Lambda.ServiceException")
     retry = [{"ErrorEquals": ["Lambda.ServiceException"], "MaxAttempts": 2}]
     result = run_definition({"StartAt": "Plan", "States": {"Plan": task(FUNCTION, Retry=retry)}})
 
     assert result.status == "SUCCEEDED" and result.output == "ok"
-    assert [c.injected for c in hooks.invocations_of("Plan")] == [True, False]
+    assert [c.injected for c in task_hooks.invocations_of("Plan")] == [True, False]
 
 
-def test_wait_states_are_shortened_and_recorded(hooks: TaskHooks, run_definition: RunDefinition) -> None:
+def test_wait_states_are_shortened_and_recorded(task_hooks: TaskHooks, run_definition: RunDefinition) -> None:
     definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}}}
     result = run_definition(definition, timeout=5)
 
     assert result.status == "SUCCEEDED"
-    [wait] = hooks.waits
+    [wait] = task_hooks.waits
     assert (wait.state_name, wait.requested_seconds, wait.waited_seconds) == ("Wait", 30.0, 0.05)
 
 
-def test_no_hooks_means_moto_runs_unchanged(server: MotoServer, run_definition: RunDefinition) -> None:
+def test_no_hooks_means_moto_runs_unchanged(fresh_server: MotoServer, run_definition: RunDefinition) -> None:
     definition = {"StartAt": "Train", "States": {"Train": task(TRAIN, Parameters={})}}
     result = run_definition(definition)
     assert result.status == "FAILED"  # moto itself cannot run SageMaker .sync
 
 
-def test_aws_sdk_integrations_moto_serves(hooks: TaskHooks, server: MotoServer, run_definition: RunDefinition) -> None:
-    ddb = server.client("dynamodb")
+def test_aws_sdk_integrations_moto_serves(task_hooks: TaskHooks, fresh_server: MotoServer, run_definition: RunDefinition) -> None:
+    ddb = fresh_server.client("dynamodb")
     ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
                      KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
                      AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}])
-    server.client("sagemaker").create_model(ModelName="m1", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+    fresh_server.client("sagemaker").create_model(ModelName="m1", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
                                             PrimaryContainer={"Image": "img:1"})
     transact = {"TransactItems": [{"Put": {"TableName": "t", "Item": {"k": {"S": "a"}}}},
                                   {"Put": {"TableName": "t", "Item": {"k": {"S": "b"}}}}]}
