@@ -16,6 +16,9 @@ Patched (module paths under moto.stepfunctions.parser.asl):
 - `_from_error` of every StateTask subclass that overrides it (e.g. DynamoDB's turns any
   non-ClientError into `DynamoDB.AmazonDynamoDBException`): a failure event raised by the hooks
   passes through unchanged, as `ExecutionState._from_error` already does.
+- component.state.fail.state_fail: its `CustomErrorName` global. A Fail state whose ErrorPath
+  re-raises a caught `States.TaskFailed` (Catch States.ALL → Fail) ends the execution with
+  States.Runtime in moto, which forbids `States.` in custom names; AWS fails it with that error.
 - component.state.exec.state_task.lambda_eval_utils: `_invoke_lambda_function`, in-process Lambda
   handlers instead of moto's Docker Lambda.
 - component.state.wait.wait_function.wait_function: `WaitFunction._eval_body`, optional cap on
@@ -72,6 +75,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
+from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.parse import asl_parser  # noqa: F401  (loads every integration module)
@@ -800,6 +804,7 @@ class _Patches:
         for task_class in {c for c in _subclasses(StateTask) if "_from_error" in vars(c)}:
             self._set(task_class, "_from_error", _passing_failure_events(vars(task_class)["_from_error"]))
         self._set(retrier_decl, "time", _CappedClock())
+        self._set(state_fail, "CustomErrorName", _error_name)
         for module in [
             m
             for name, m in list(sys.modules.items())

@@ -331,7 +331,7 @@ class TrainingWorkflow(Construct):
                         f'cd {CODE_DIR} && tar -xzf *.gz && exec python3 {PREPROCESSING_ENTRY_POINT} "$@"',
                         "preprocess",
                     ],
-                    "ContainerArguments": ["--input", RAW_DIR, "--output", PROCESSING_ROOT],
+                    "ContainerArguments": ["--input", RAW_DIR, "--output-dir", PROCESSING_ROOT],
                 },
                 "ProcessingInputs": [
                     _processing_input("code", self._code_uri, CODE_DIR, sharded=False),

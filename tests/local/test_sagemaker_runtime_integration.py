@@ -25,6 +25,7 @@ from training_code import contract
 
 TRAINING_CODE = Path(__file__).resolve().parents[2] / "training_code"
 PROCESSING_ROOT = "/opt/ml/processing"
+ENTRY_POINT = contract.PREPROCESSING_ENTRY_POINT
 
 
 def _processing_request(code_uri: str) -> dict[str, Any]:
@@ -37,10 +38,15 @@ def _processing_request(code_uri: str) -> dict[str, Any]:
             "ContainerEntrypoint": [
                 "/bin/sh",
                 "-c",
-                f'cd {PROCESSING_ROOT}/input/code && tar -xzf *.gz && exec python3 {contract.PREPROCESSING_ENTRY_POINT} "$@"',
+                f'cd {PROCESSING_ROOT}/input/code && tar -xzf *.gz && exec python3 {ENTRY_POINT} "$@"',
                 "preprocess",
             ],
-            "ContainerArguments": ["--input", f"{PROCESSING_ROOT}/input/raw", "--output-dir", PROCESSING_ROOT],
+            "ContainerArguments": [
+                "--input",
+                f"{PROCESSING_ROOT}/input/raw",
+                "--output-dir",
+                PROCESSING_ROOT,
+            ],
         },
         "ProcessingInputs": [
             {
@@ -162,11 +168,16 @@ def test_real_training_code_prepares_trains_and_serves_through_batch_transform(t
         metadata = json.loads(_read(s3, f"prepared/{contract.TRAIN_CHANNEL}/{contract.METADATA_FILE}"))
         assert sum(metadata["counts"][c] for c in (*contract.TRAINING_CHANNELS, contract.TEST_CHANNEL)) == 500
 
+        # Spot reclaimed after epoch 2: the job restarts, Keras' BackupAndRestore resumes from the checkpoint.
+        sagemaker.simulate_spot_interruption("train-integration", after_log_line=r"^metrics epoch=2 ")
         trained = sagemaker.create_training_job(_training_request(code_uri))
         assert trained["TrainingJobStatus"] == "Completed", trained.get("FailureReason")
         artifacts = trained["ModelArtifacts"]["S3ModelArtifacts"]
         sagemaker.create_model(
-            {"ModelName": "digits-integration", "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": artifacts}}
+            {
+                "ModelName": "digits-integration",
+                "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": artifacts},
+            }
         )
         transformed = sagemaker.create_transform_job(_transform_request("digits-integration"))
         assert transformed["TransformJobStatus"] == "Completed", transformed.get("FailureReason")
@@ -176,22 +187,30 @@ def test_real_training_code_prepares_trains_and_serves_through_batch_transform(t
             for key in keys(s3, "prepared/transform/")
         }
         outputs = {
-            key: [json.loads(line) for line in _read(s3, f"predictions/{Path(key).name}.out").decode().splitlines()]
+            key: [
+                json.loads(line)
+                for line in _read(s3, f"predictions/{Path(key).name}.out").decode().splitlines()
+            ]
             for key in inputs
         }
         model_tar = _read(s3, artifacts.removeprefix(f"s3://{BUCKET}/"))
-        assert keys(s3, "checkpoints/train-integration/")  # BackupAndRestore state synced up
 
-    # Training: the contract's metric lines were scraped, and streamed live while training ran.
+    # Training: the contract's metric lines were scraped, streamed live, and no epoch ran twice.
     metrics = {m["MetricName"]: m["Value"] for m in trained["FinalMetricDataList"]}
     assert set(metrics) == set(contract.TRAINING_METRICS)
-    assert any(line.startswith(f"{contract.METRIC_LINE_PREFIX} epoch=4 ") for job, line in lines if job == "train-integration")
+    epochs = [
+        line.split()[1] for job, line in lines if job == "train-integration" and line.startswith("metrics ")
+    ]
+    assert epochs == ["epoch=1", "epoch=2", "epoch=3", "epoch=4"]
+    assert "Interrupted" in [t["Status"] for t in trained["SecondaryStatusTransitions"]]
 
     # Transform: one joined line per input record, holding TF Serving's answer for its features.
     model_dir = tmp_path / "served"
     with tarfile.open(fileobj=io.BytesIO(model_tar), mode="r:gz") as tar:
         tar.extractall(model_dir, filter="data")
-    serve = tf.saved_model.load(str(model_dir / contract.MODEL_VERSION)).signatures[contract.SERVING_SIGNATURE]
+    serve = tf.saved_model.load(str(model_dir / contract.MODEL_VERSION)).signatures[
+        contract.SERVING_SIGNATURE
+    ]
     correct = total = 0
     for key, records in inputs.items():
         joined = outputs[key]

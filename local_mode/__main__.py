@@ -1,0 +1,60 @@
+"""`python -m local_mode demo | serve`: the synthesized workflows on this machine."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+WORKDIR = Path("local-run")
+
+
+def _quiet_environment() -> None:
+    os.environ.setdefault("KERAS_HOME", str(Path(".keras").resolve()))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@app.command()
+def demo(workdir: Path = typer.Option(WORKDIR, help="where logs, models and summary.json go")) -> None:
+    """Run the whole story (train, deploy, decay, retrain) and exit 0 only if it all happened.
+
+    Example: python -m local_mode demo
+    """
+    _quiet_environment()
+    from local_mode.demo import run_demo
+
+    console = Console()
+    summary = run_demo(workdir, console)
+    console.print_json(data={"phases_seconds": summary.phases, "checks": summary.checks})
+    console.print(f"summary written to {workdir / 'summary.json'}")
+    raise typer.Exit(0 if summary.ok else 1)
+
+
+@app.command()
+def serve(workdir: Path = typer.Option(WORKDIR, help="where session.json and job data go")) -> None:
+    """Keep the local stack running for the CLI (`python -m pipeline_cli --local ...`) until Ctrl-C.
+
+    Example: python -m local_mode serve
+    """
+    _quiet_environment()
+    from local_mode.session import open_session, write_session_file
+
+    console = Console()
+    with open_session(workdir) as session:
+        path = write_session_file(session)
+        console.print(f"local stack running at {session.cloud.endpoint_url}; session in {path}. Ctrl-C stops it.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            console.print("stopping")
+        finally:
+            path.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    app()

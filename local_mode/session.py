@@ -1,0 +1,95 @@
+"""A local session: the app synthesized, its stack running in LocalCloud, SageMaker served locally.
+
+`open_session` is what the demo, `python -m local_mode serve` and the CLI's tests share:
+one way to go from the CDK app to running workflows on this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_mode.local_cloud import LocalCloud
+from local_mode.sagemaker_runtime import LocalSageMaker
+
+SESSION_FILE = "session.json"
+LogCallback = Callable[[str, str], None]
+
+
+@dataclass
+class LocalSession:
+    """The running local stack and where its pieces are."""
+
+    cloud: LocalCloud
+    sagemaker: LocalSageMaker
+    workdir: Path
+    template_path: Path
+    synth_seconds: float
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """What a client needs to reach this session (written to `session.json`)."""
+        return {
+            "endpoint_url": self.cloud.endpoint_url,
+            "region": self.cloud.region,
+            "outputs": self.outputs,
+            "template_path": str(self.template_path),
+            "endpoints_url": self.sagemaker.server_url if hasattr(self.sagemaker, "server_url") else None,
+        }
+
+
+def synthesize(outdir: Path) -> Path:
+    """Synthesize the CDK app into `outdir`; returns the stack's template path."""
+    import app as cdk_app  # the CDK app is only needed here (and takes a few seconds to import)
+
+    cdk_app.build_app(outdir=str(outdir)).synth()
+    return outdir / f"{cdk_app.STACK_NAME}.template.json"
+
+
+@contextlib.contextmanager
+def open_session(workdir: Path, *, on_log: LogCallback | None = None) -> Iterator[LocalSession]:
+    """Synthesize the app, start its stack locally and serve SageMaker from this machine."""
+    import app as cdk_app
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    template_path = synthesize(workdir / "cdk.out")
+    synth_seconds = time.perf_counter() - started
+    built: dict[str, LocalSageMaker] = {}
+
+    def sagemaker_factory(cloud: LocalCloud) -> LocalSageMaker:
+        built["sagemaker"] = LocalSageMaker(
+            s3_client=cloud.client("s3"),
+            workdir=workdir / "sagemaker",
+            region=cloud.region,
+            account_id=cloud.account_id,
+            on_log=on_log,
+        )
+        return built["sagemaker"]
+
+    with LocalCloud.from_cdk_out(workdir / "cdk.out", cdk_app.STACK_NAME, sagemaker=sagemaker_factory) as cloud:
+        sagemaker = built["sagemaker"]
+        try:
+            yield LocalSession(
+                cloud=cloud,
+                sagemaker=sagemaker,
+                workdir=workdir,
+                template_path=template_path,
+                synth_seconds=synth_seconds,
+                outputs=dict(cloud.outputs),
+            )
+        finally:
+            close = getattr(sagemaker, "close", None)
+            if callable(close):
+                close()
+
+
+def write_session_file(session: LocalSession) -> Path:
+    path = session.workdir / SESSION_FILE
+    path.write_text(json.dumps(session.describe(), indent=2))
+    return path
