@@ -383,10 +383,16 @@ def evaluation_input_json_schema() -> dict[str, Any]:
     return _all_optional(EvaluationRunSettings.model_json_schema(by_alias=True))
 
 
+# Step Functions adds this to the input of an execution another one started (startExecution
+# with AssociateWithParent); it links the two in the console and is not a setting.
+PARENT_EXECUTION_KEY: Final = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
+
+
 def _merge_input(raw: Any, defaults: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InvalidExecutionInput([f"input: expected a JSON object, got {show_value(raw)}"])
-    return deep_merge(defaults, raw)
+    settings = {key: value for key, value in raw.items() if key != PARENT_EXECUTION_KEY}
+    return deep_merge(defaults, settings)
 
 
 def _validate(model: type[_Model], merged: dict[str, Any], buckets: ProjectBuckets) -> _Model:

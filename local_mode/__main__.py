@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -14,6 +15,9 @@ WORKDIR = Path("local-run")
 
 
 def _quiet_environment() -> None:
+    # The interpreter logs every forwarded SageMaker call and every caught error; the demo shows its own.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("KERAS_HOME", str(Path(".keras").resolve()))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -47,7 +51,9 @@ def serve(workdir: Path = typer.Option(WORKDIR, help="where session.json and job
     console = Console()
     with open_session(workdir) as session:
         path = write_session_file(session)
-        console.print(f"local stack running at {session.cloud.endpoint_url}; session in {path}. Ctrl-C stops it.")
+        console.print(
+            f"local stack running at {session.cloud.endpoint_url}; session in {path}. Ctrl-C stops it."
+        )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

@@ -37,6 +37,10 @@ EXECUTION_TIMEOUT_SECONDS = 900.0
 SAMPLE_SIZE = 200
 
 
+class StoryBroken(RuntimeError):
+    """A step of the story did not end as it should; later steps would only add noise."""
+
+
 @dataclass
 class DemoSummary:
     """What happened, written to `local-run/summary.json`."""
@@ -79,6 +83,8 @@ class Demo:
         self.summary.checks[name] = passed
         mark = "[green]✔[/]" if passed else "[red]✘[/]"
         self.console.print(f"{mark} {name}{f' — {detail}' if detail else ''}")
+        if not passed:
+            raise StoryBroken(f"{name}: {detail}")
 
     # -- data ------------------------------------------------------------------------------------
 
@@ -94,12 +100,23 @@ class Demo:
         raw = write_digits_raw(self.scratch / f"labelled-{variant}", variant=variant, seed=seed)
         output = self.scratch / "labelled-prepared"
         subprocess.run(
-            [sys.executable, str(REPO_ROOT / "training_code" / PREPROCESSING_ENTRY_POINT),
-             "--input", str(raw.parent), "--output-dir", str(output), "--all-to-transform"],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                str(REPO_ROOT / "training_code" / PREPROCESSING_ENTRY_POINT),
+                "--input",
+                str(raw.parent),
+                "--output-dir",
+                str(output),
+                "--all-to-transform",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         for file in sorted((output / TRANSFORM_CHANNEL).iterdir()):
-            self.s3.upload_file(str(file), self.data_bucket, f"{EVALUATION_PREFIX}{TRANSFORM_CHANNEL}/{file.name}")
+            self.s3.upload_file(
+                str(file), self.data_bucket, f"{EVALUATION_PREFIX}{TRANSFORM_CHANNEL}/{file.name}"
+            )
         uri = f"s3://{self.data_bucket}/{EVALUATION_PREFIX}"
         self.console.print(f"prepared fresh labelled {variant} digits at {uri}")
         return uri
@@ -110,9 +127,14 @@ class Demo:
         arn = self.session.cloud.start_execution(str(self.outputs[output_name]), execution_input, name=name)
         watch_execution(self.session.cloud.client("stepfunctions"), arn, self.console.print)
         description = self.session.cloud.client("stepfunctions").describe_execution(executionArn=arn)
-        record = {"workflow": output_name, "name": name, "status": description["status"],
-                  "output": json.loads(description.get("output") or "null"),
-                  "error": description.get("error"), "cause": description.get("cause")}
+        record = {
+            "workflow": output_name,
+            "name": name,
+            "status": description["status"],
+            "output": json.loads(description.get("output") or "null"),
+            "error": description.get("error"),
+            "cause": description.get("cause"),
+        }
         self.summary.executions.append({k: v for k, v in record.items() if k != "output"})
         return record
 
@@ -123,17 +145,23 @@ class Demo:
         pick = np.random.default_rng(seed).choice(len(labels), size=SAMPLE_SIZE, replace=False)
         predicted = self.predict(images[pick])
         for index in range(show):
-            self.console.print(f"  image {int(pick[index]):4d}: label {int(labels[pick[index]])} → predicted {predicted[index]}")
+            self.console.print(
+                f"  image {int(pick[index]):4d}: label {int(labels[pick[index]])} → predicted {predicted[index]}"
+            )
         return float(np.mean(np.asarray(predicted) == labels[pick]))
 
     def predict(self, images: np.ndarray) -> list[int]:
         runtime = boto3.client(
-            "sagemaker-runtime", endpoint_url=self.session.sagemaker.server_url, region_name=self.session.cloud.region,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            "sagemaker-runtime",
+            endpoint_url=self.session.sagemaker.server_url,
+            region_name=self.session.cloud.region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
         body = json.dumps({"instances": images.reshape(len(images), -1).astype(float).tolist()})
-        response = runtime.invoke_endpoint(EndpointName=str(self.outputs["EndpointName"]),
-                                           ContentType="application/json", Body=body)
+        response = runtime.invoke_endpoint(
+            EndpointName=str(self.outputs["EndpointName"]), ContentType="application/json", Body=body
+        )
         predictions = json.loads(response["Body"].read())["predictions"]
         return [int(np.argmax(row)) for row in predictions]
 
@@ -146,8 +174,10 @@ class Demo:
 
     def deployed(self) -> list[str]:
         response = self.session.cloud.client("dynamodb").query(
-            TableName=str(self.outputs["ModelRegistryTableName"]), IndexName=STATUS_INDEX,
-            KeyConditionExpression="#s = :d", ExpressionAttributeNames={"#s": "status"},
+            TableName=str(self.outputs["ModelRegistryTableName"]),
+            IndexName=STATUS_INDEX,
+            KeyConditionExpression="#s = :d",
+            ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":d": {"S": ModelStatus.DEPLOYED.value}},
         )
         return [item["model_name"]["S"] for item in response["Items"]]
@@ -157,9 +187,14 @@ class Demo:
         for column in ("model", "status", "accuracy", "attempt", "reason", "evaluations"):
             table.add_column(column)
         for model in self.summary.models:
-            table.add_row(str(model["model_name"]), str(model["status"]), f"{model.get('gate_metric', '')}",
-                          str(model.get("attempt", "")), str(model.get("reason", ""))[:60],
-                          str(len(model.get("evaluations", []))))
+            table.add_row(
+                str(model["model_name"]),
+                str(model["status"]),
+                f"{model.get('gate_metric', '')}",
+                str(model.get("attempt", "")),
+                str(model.get("reason", ""))[:60],
+                str(len(model.get("evaluations", []))),
+            )
         self.console.print(table)
 
 
@@ -168,16 +203,24 @@ def tell_story(demo: Demo) -> None:
     with demo.phase("Clean digits arrive"):
         demo.upload_raw("clean", "batch-1")
     with demo.phase("Training workflow: preprocess, train, evaluate, gate, deploy"):
-        first = demo.run_workflow("TrainingWorkflowArn", {
-            "raw_data_uri": f"s3://{demo.data_bucket}/{RAW_PREFIX}", "reason": "demo: first model"}, "demo-train-1")
-        demo.check("first training run deployed a model", first["status"] == "SUCCEEDED",
-                   first["cause"] or "")
+        first = demo.run_workflow(
+            "TrainingWorkflowArn",
+            {"raw_data_uri": f"s3://{demo.data_bucket}/{RAW_PREFIX}", "reason": "demo: first model"},
+            "demo-train-1",
+        )
+        demo.check(
+            "first training run deployed a model",
+            first["status"] == "SUCCEEDED",
+            f"{first['error']}: {first['cause']}",
+        )
         champion = demo.deployed()
         demo.check("exactly one model is DEPLOYED", len(champion) == 1, ", ".join(champion))
     with demo.phase("The endpoint answers"):
         clean = demo.endpoint_accuracy("clean", seed=0, show=5)
         before = demo.endpoint_accuracy("shifted", seed=1)
-        demo.summary.endpoint.update({"clean_accuracy_first_model": clean, "shifted_accuracy_first_model": before})
+        demo.summary.endpoint.update(
+            {"clean_accuracy_first_model": clean, "shifted_accuracy_first_model": before}
+        )
         demo.check("first model reads clean digits", clean >= 0.9, f"{clean:.3f} on {SAMPLE_SIZE} images")
         demo.console.print(f"shifted digits, first model: {before:.3f}")
     with demo.phase("Shifted digits arrive"):
@@ -186,17 +229,26 @@ def tell_story(demo: Demo) -> None:
     with demo.phase("Evaluation workflow: detect decay, retrain on old + new data"):
         evaluation = demo.run_workflow("EvaluationWorkflowArn", {}, "demo-evaluate-1")
         retraining = (evaluation["output"] or {}).get("retraining", {})
-        demo.check("evaluation found the decay and retrained", evaluation["status"] == "SUCCEEDED"
-                   and retraining.get("status") == "SUCCEEDED", evaluation["cause"] or str(retraining))
+        demo.check(
+            "evaluation found the decay and retrained",
+            evaluation["status"] == "SUCCEEDED" and retraining.get("status") == "SUCCEEDED",
+            evaluation["cause"] or str(retraining),
+        )
         new_champion = demo.deployed()
-        demo.check("the retrained model replaced the champion", len(new_champion) == 1 and new_champion != champion,
-                   f"{champion} → {new_champion}")
+        demo.check(
+            "the retrained model replaced the champion",
+            len(new_champion) == 1 and new_champion != champion,
+            f"{champion} → {new_champion}",
+        )
     with demo.phase("The new champion"):
         after = demo.endpoint_accuracy("shifted", seed=1, show=5)
         clean_after = demo.endpoint_accuracy("clean", seed=0)
-        demo.summary.endpoint.update({"shifted_accuracy_new_model": after, "clean_accuracy_new_model": clean_after})
-        demo.check("shifted digits are now read well", after >= 0.9 and after > before,
-                   f"{before:.3f} → {after:.3f}")
+        demo.summary.endpoint.update(
+            {"shifted_accuracy_new_model": after, "clean_accuracy_new_model": clean_after}
+        )
+        demo.check(
+            "shifted digits are now read well", after >= 0.9 and after > before, f"{before:.3f} → {after:.3f}"
+        )
         demo.summary.models = demo.models()
         statuses = {model["model_name"]: model["status"] for model in demo.summary.models}
         demo.check("the old champion is RETIRED", all(statuses.get(name) == "RETIRED" for name in champion))
@@ -213,14 +265,22 @@ def run_demo(workdir: Path, console: Console) -> DemoSummary:
         demo = Demo(session, console, summary)
         try:
             tell_story(demo)
+        except StoryBroken as broken:
+            console.print(f"[red]demo stopped: {broken}")
         finally:
             summary.phases["total"] = round(time.perf_counter() - started, 1)
             (workdir / "summary.json").write_text(json.dumps(asdict(summary), indent=2, default=str))
     return summary
 
 
-def watch_execution(sfn: Any, arn: str, emit: Callable[[str], None], *,
-                    timeout: float = EXECUTION_TIMEOUT_SECONDS, poll: float = 0.5) -> None:
+def watch_execution(
+    sfn: Any,
+    arn: str,
+    emit: Callable[[str], None],
+    *,
+    timeout: float = EXECUTION_TIMEOUT_SECONDS,
+    poll: float = 0.5,
+) -> None:
     """Print each state as it is entered and left, with elapsed time, until the execution ends (bounded)."""
     started = time.perf_counter()
     seen = 0
@@ -236,7 +296,9 @@ def watch_execution(sfn: Any, arn: str, emit: Callable[[str], None], *,
             emit(f"  execution {arn.rsplit(':', 1)[-1]}: {status}")
             return
         if time.perf_counter() - started > timeout:
-            sfn.stop_execution(executionArn=arn, error="DemoTimeout", cause=f"still running after {timeout} s")
+            sfn.stop_execution(
+                executionArn=arn, error="DemoTimeout", cause=f"still running after {timeout} s"
+            )
             raise TimeoutError(f"{arn} still running after {timeout} s")
         time.sleep(poll)
 

@@ -375,13 +375,22 @@ def local_sagemaker(workdir: Path | str) -> SageMakerFactory:
 
 
 class LocalCloud:
-    """The stack of a synthesized template, created in a local moto server (context manager)."""
+    """The stack of a synthesized template, created in a local moto server (context manager).
+
+    `sagemaker`: an object with (some of) the `SageMakerBackend` methods, whose SageMaker Tasks it
+    then serves, or a factory `Callable[[LocalCloud], backend]` called once the server runs (see
+    `local_sagemaker`; a backend built by a factory is closed with the cloud).
+    `wait_cap_seconds` / `retry_interval_cap_seconds`: the longest a Wait state / a Retry interval
+    really waits (None: as long as the definition says).
+    `check_iam`: check each state machine's definition against its role before its first run.
+    `validate_sagemaker_api`: validate SageMaker requests and responses against botocore's model.
+    """
 
     def __init__(
         self,
         template: CfnTemplate,
         *,
-        sagemaker: SageMakerBackend | SageMakerFactory | None = None,
+        sagemaker: Any = None,
         wait_cap_seconds: float | None = 0.1,
         retry_interval_cap_seconds: float | None = 0.1,
         check_iam: bool = True,
@@ -402,6 +411,7 @@ class LocalCloud:
         self.functions: dict[str, LocalLambda] = {}  # logical id → function
         self.sagemaker: SageMakerBackend | None = None
         self._sagemaker_arg = sagemaker
+        self._owns_sagemaker = False  # built here by a factory, so closed here
         self._server = MotoServer(self.region)
         self._topic_queues: dict[str, str] = {}  # topic ARN → queue URL
         self._notifications: list[Notification] = []
@@ -435,17 +445,23 @@ class LocalCloud:
         self.close()
 
     def close(self) -> None:
+        if self._owns_sagemaker and callable(getattr(self.sagemaker, "close", None)):
+            try:  # stops its endpoint server; its owner may have closed it already
+                self.sagemaker.close()  # type: ignore[union-attr]
+            except Exception:
+                LOG.warning("closing the local SageMaker failed", exc_info=True)
         self.hooks.uninstall()
         self._server.stop()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
-    def attach_sagemaker(self, backend: SageMakerBackend | SageMakerFactory) -> list[str]:
+    def attach_sagemaker(self, backend: Any) -> list[str]:
         """Serve the SageMaker Tasks from `backend` (or what a factory builds on this cloud)."""
         # A backend has the API methods; anything else is a factory to call with this cloud.
         is_backend = any(callable(getattr(backend, op.method, None)) for op in SAGEMAKER_OPERATIONS)
         built = cast(SageMakerBackend, backend) if is_backend else cast(SageMakerFactory, backend)(self)
+        self._owns_sagemaker = not is_backend
         self.sagemaker = built
         return register_sagemaker(self.hooks, built, validate=self.validate_sagemaker_api)
 

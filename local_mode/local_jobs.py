@@ -106,6 +106,7 @@ class JobServices:
 
     def base_env(self, host_root: Path) -> dict[str, str]:
         env = dict(os.environ)
+        env.pop("PYTHONPATH", None)  # a container sees only its own code, never this repository
         env["PATH"] = f"{self.python_bin_dir()}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"  # log lines must arrive as printed, for metrics and on_log
         env["SAGEMAKER_BASE_DIR"] = str(host_root)
@@ -171,10 +172,6 @@ def _channel_objects(
             'that S3 prefix, and that the role has "s3:ListBucket" permissions on the bucket.'
         )
     return parsed, objects
-
-
-def _stop_reason(started: float, limit: float | None) -> float | None:
-    return None if limit is None else started + limit
 
 
 # --------------------------------------------------------------------------------------------

@@ -765,8 +765,9 @@ def _cached_boto_client_for(region: str, service: str, state_credentials: Any = 
 
 
 def _subclasses(cls: type) -> list[type]:
-    found = []
-    for sub in cls.__subclasses__():
+    found: list[type] = []
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
         found += [sub, *_subclasses(sub)]
     return found
 
@@ -784,6 +785,7 @@ class _Patches:
     def __init__(self) -> None:
         self._saved: list[tuple[Any, str, Any, bool]] = []
         self._originals: dict[tuple[int, str], Any] = {}
+        self._saved_levels: dict[str, int] = {}
 
     def _set(self, owner: Any, name: str, value: Any) -> None:
         had_own = name in vars(owner)
@@ -796,6 +798,7 @@ class _Patches:
         return self._originals.get((id(owner), name)) or getattr(owner, name)
 
     def apply(self) -> None:
+        self._quiet_loggers()
         self._set(StateTaskService, "_eval_execution", _service_eval_execution)
         self._set(StateTaskServiceCallback, "_eval_body", _callback_eval_body)
         self._set(StateTaskLambda, "_eval_execution", _lambda_eval_execution)
@@ -816,7 +819,19 @@ class _Patches:
         names.update({k: v for k, v in SDK_SERVICE_ERROR_PREFIX.items() if k not in names})
         self._set(state_task_service_aws_sdk, "_SERVICE_ERROR_NAMES", names)
 
+    def _quiet_loggers(self) -> None:
+        # moto warns that it cannot run SageMaker tasks (the hooks do), and logs every task error
+        # at ERROR level even when a Retry or Catch handles it: the execution history and the
+        # invocation record say what happened.
+        for name, level in _QUIET_LOGGERS.items():
+            logger = logging.getLogger(name)
+            self._saved_levels[name] = logger.level
+            logger.setLevel(level)
+
     def restore(self) -> None:
+        for name, level in self._saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+        self._saved_levels.clear()
         for owner, name, old, had_own in reversed(self._saved):
             if had_own:
                 setattr(owner, name, old)
@@ -828,4 +843,10 @@ class _Patches:
             _CLIENTS.clear()
 
 
+_QUIET_LOGGERS: Final = {
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported": (
+        logging.ERROR
+    ),
+    "moto.stepfunctions.parser.asl.component.eval_component": logging.CRITICAL,
+}
 _PATCHES: Final = _Patches()

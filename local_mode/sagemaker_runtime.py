@@ -544,11 +544,16 @@ def _in_progress(request: dict[str, Any], kind: str, arn: str, **extra: Any) -> 
 
 
 def _validate_spot(request: dict[str, Any]) -> None:
-    """CreateTrainingJob's managed-spot rule: MaxWaitTimeInSeconds present and >= MaxRuntimeInSeconds."""
-    if not request.get("EnableManagedSpotTraining"):
-        return
+    """CreateTrainingJob's spot rules: MaxWaitTimeInSeconds only with spot, and >= MaxRuntimeInSeconds."""
     stopping = request.get("StoppingCondition", {})
     wait, runtime = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds", 86400)
+    if not request.get("EnableManagedSpotTraining"):
+        if wait is not None:
+            raise SageMakerApiError(
+                "ValidationException",
+                "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is true",
+            )
+        return
     if wait is None or wait < runtime:
         raise SageMakerApiError(
             "ValidationException",

@@ -11,7 +11,6 @@ import datetime as dt
 from typing import Any
 
 from botocore.model import StructureShape
-from botocore.validate import ParamValidator
 
 from local_mode.api_validation import ApiValidationError, operation_model
 from local_mode.api_validation import validate_request as _validate
@@ -39,10 +38,6 @@ def input_shape(operation: str) -> StructureShape:
 
 
 def validate_request(operation: str, request: dict[str, Any]) -> None:
-    # botocore's own report first (structure, types); then api_validation's constraint checks.
-    report = ParamValidator().validate(request, input_shape(operation))
-    if report.has_errors():
-        raise SageMakerApiError("ValidationException", report.generate_report())
     try:
         _validate("sagemaker", operation, request)
     except ApiValidationError as error:

@@ -72,7 +72,9 @@ def open_session(workdir: Path, *, on_log: LogCallback | None = None) -> Iterato
         )
         return built["sagemaker"]
 
-    with LocalCloud.from_cdk_out(workdir / "cdk.out", cdk_app.STACK_NAME, sagemaker=sagemaker_factory) as cloud:
+    with LocalCloud.from_cdk_out(
+        workdir / "cdk.out", cdk_app.STACK_NAME, sagemaker=sagemaker_factory
+    ) as cloud:
         sagemaker = built["sagemaker"]
         try:
             yield LocalSession(

@@ -53,9 +53,6 @@ class TfsResponse:
     body: bytes
     content_type: str
 
-    def json(self) -> Any:
-        return json.loads(self.body)
-
 
 # --------------------------------------------------------------------------------------------
 # rapidjson PrettyWriter, as TF Serving uses it (4-space indent, kFormatSingleLineArray per row)

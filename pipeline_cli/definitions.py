@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
+
+from pipeline_cli._paths import REPO_ROOT, ensure_import_roots
 
 WORKFLOW_OUTPUTS = {"training": "TrainingWorkflowArn", "evaluation": "EvaluationWorkflowArn"}
 
@@ -48,3 +52,16 @@ def all_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if key in state:
                 found.update(all_states(state[key]))
     return found
+
+
+def synthesized_template(stack: str) -> dict[str, Any]:
+    """The stack's template from `cdk.out/` (here or in the checkout), else from a fresh synth."""
+    for cdk_out in (Path.cwd() / "cdk.out", REPO_ROOT / "cdk.out"):
+        path = cdk_out / f"{stack}.template.json"
+        if path.exists():
+            return dict(json.loads(path.read_text()))
+    ensure_import_roots()
+    import app as cdk_app  # seconds to import and synthesize: only when there is no cdk.out
+
+    print(f"no cdk.out/{stack}.template.json: synthesizing the app (make synth writes it once)", file=sys.stderr)
+    return dict(cdk_app.build_app().synth().get_stack_by_name(stack).template)

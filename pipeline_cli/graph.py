@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 _SHAPES = {"Choice": ("{", "}"), "Succeed": ("([", "])"), "Fail": ("([", "])"), "Parallel": ("[[", "]]")}
+# An execution's states coloured as the Step Functions console does (history.py names the outcomes).
+OUTCOME_CLASSES = {
+    "succeeded": ("succeeded", "fill:#d3f9d8,stroke:#2b8a3e,color:#1b4d2b"),
+    "failed": ("failed", "fill:#ffe3e3,stroke:#c92a2a,color:#7d1a1a"),
+    "caught": ("caught", "fill:#fff3bf,stroke:#e67700,color:#663c00"),
+    "running": ("running", "fill:#fff3bf,stroke:#e67700,stroke-width:3px,color:#663c00"),
+    "not run": ("notrun", "fill:#f1f3f5,stroke:#adb5bd,color:#868e96"),
+}
 
 
 def _node_id(name: str, prefix: str) -> str:
     return prefix + re.sub(r"[^A-Za-z0-9]", "_", name)
+
+
+def _branch_prefix(node: str, index: int) -> str:
+    return f"{node}_b{index}_"
 
 
 def _edges(name: str, state: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
@@ -31,7 +43,7 @@ def _states(definition: dict[str, Any], prefix: str, catches: bool) -> Iterator[
         open_, close = _SHAPES.get(state["Type"], ("[", "]"))
         yield f'    {node}{open_}"{name}"{close}'
         for index, branch in enumerate(state.get("Branches", [])):
-            inner = f"{node}_b{index}_"
+            inner = _branch_prefix(node, index)
             yield f'    subgraph {inner}sub["{name} branch {index + 1}"]'
             yield from _states(branch, inner, catches)
             yield "    end"
@@ -44,13 +56,42 @@ def _states(definition: dict[str, Any], prefix: str, catches: bool) -> Iterator[
             yield f"    {node} {arrow}{text} {_node_id(target, prefix)}"
 
 
-def to_mermaid(definition: dict[str, Any], *, catches: bool = True) -> str:
-    """A `flowchart TD` of the definition: tasks as boxes, choices as diamonds, catches dashed."""
+def node_ids(definition: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """State name → its node id in `to_mermaid`'s diagram (branch states carry their branch prefix)."""
+    found: dict[str, str] = {}
+    for name, state in definition["States"].items():
+        node = _node_id(name, prefix)
+        found[name] = node
+        for index, branch in enumerate(state.get("Branches", [])):
+            found.update(node_ids(branch, _branch_prefix(node, index)))
+    return found
+
+
+def _outcome_classes(definition: dict[str, Any], outcomes: Mapping[str, str]) -> Iterator[str]:
+    members: dict[str, list[str]] = {}
+    for name, node in node_ids(definition).items():
+        members.setdefault(outcomes.get(name, "not run"), []).append(node)
+    for outcome, (css_class, style) in OUTCOME_CLASSES.items():
+        if outcome in members:
+            yield f"    classDef {css_class} {style}"
+            yield f"    class {','.join(members[outcome])} {css_class}"
+
+
+def to_mermaid(
+    definition: dict[str, Any], *, catches: bool = True, outcomes: Mapping[str, str] | None = None
+) -> str:
+    """A `flowchart TD` of the definition: tasks as boxes, choices as diamonds, catches dashed.
+
+    With `outcomes` (state name → succeeded/failed/caught/running), every state gets its colour;
+    states not in it are grey (not run).
+    """
     lines = [
         "flowchart TD",
         f"    start((start)) --> {_node_id(definition['StartAt'], '')}",
         *_states(definition, "", catches),
     ]
+    if outcomes is not None:
+        lines += _outcome_classes(definition, outcomes)
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ from .workflow_steps import (
     STEP_FUNCTIONS_TRANSIENT,
     RegistrySteps,
     catch_all,
+    dynamo_number,
     failure_message,
     notify,
     retry_transient,
@@ -146,9 +147,7 @@ class EvaluationWorkflow(Construct):
             expression_attribute_values={
                 ":empty": tasks.DynamoAttributeValue.from_list([]),
                 ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(NOW)),
-                ":metric": tasks.DynamoAttributeValue.from_number(
-                    sfn.JsonPath.number_at("$.evaluation.candidate.metric")
-                ),
+                ":metric": dynamo_number("$.evaluation.candidate.metric"),
                 ":entry": tasks.DynamoAttributeValue.from_list(
                     [
                         tasks.DynamoAttributeValue.from_map(

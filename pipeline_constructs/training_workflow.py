@@ -26,8 +26,8 @@ from training_code.contract import (
     ALL_CHANNELS,
     METRIC_DEFINITIONS,
     PREPROCESSING_ENTRY_POINT,
-    TUNING_OBJECTIVE,
     TRAINING_CHANNELS,
+    TUNING_OBJECTIVE,
 )
 
 from .sagemaker_tasks import (
@@ -45,6 +45,7 @@ from .workflow_steps import (
     SAGEMAKER_TRANSIENT,
     RegistrySteps,
     catch_all,
+    dynamo_number,
     failure_message,
     notify,
     retry_transient,
@@ -168,7 +169,7 @@ class TrainingWorkflow(Construct):
             "RecordTraining",
             item={
                 "run_id": _s("$.run.run_id"),
-                "attempt": tasks.DynamoAttributeValue.from_number(sfn.JsonPath.number_at("$.attempt.number")),
+                "attempt": dynamo_number("$.attempt.number"),
                 "execution_arn": _s("$$.Execution.Id"),
                 "training_job_name": _s("$.attempt.training_job_name"),
                 "hyperparameters": tasks.DynamoAttributeValue.from_string(
@@ -204,9 +205,7 @@ class TrainingWorkflow(Construct):
                 "metrics": tasks.DynamoAttributeValue.map_from_json_path(
                     "$.evaluation.candidate.registry_metrics"
                 ),
-                "gate_metric": tasks.DynamoAttributeValue.from_number(
-                    sfn.JsonPath.number_at("$.evaluation.candidate.metric")
-                ),
+                "gate_metric": dynamo_number("$.evaluation.candidate.metric"),
                 "evaluation_report_uri": _s("$.evaluation.candidate.report_uri"),
             },
         )

@@ -60,6 +60,13 @@ def catch_all(state: sfn.TaskStateBase | sfn.CustomState | sfn.Parallel, handler
     state.add_catch(handler, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
 
 
+def dynamo_number(path: str) -> tasks.DynamoAttributeValue:
+    """A number from the state data; DynamoDB's API wants numbers as strings."""
+    return tasks.DynamoAttributeValue.number_from_string(
+        sfn.JsonPath.format("{}", sfn.JsonPath.string_at(path))
+    )
+
+
 def _string(path: str) -> tasks.DynamoAttributeValue:
     return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))
 

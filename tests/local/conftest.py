@@ -39,8 +39,9 @@ def task_hooks() -> Iterator[TaskHooks]:
 def run_definition(fresh_server: MotoServer) -> RunDefinition:
     """Create a state machine from a hand-written definition, run one named execution, wait."""
 
-    def run(definition: Mapping[str, Any], input: Mapping[str, Any] | None = None,
-            timeout: float = 20.0) -> ExecutionResult:
+    def run(
+        definition: Mapping[str, Any], input: Mapping[str, Any] | None = None, timeout: float = 20.0
+    ) -> ExecutionResult:
         sfn = fresh_server.client("stepfunctions")
         machine = sfn.create_state_machine(
             name=f"m-{uuid.uuid4().hex[:12]}", definition=json.dumps(definition), roleArn=ROLE_ARN

@@ -108,6 +108,10 @@ def test_endpoint_goes_in_service_and_answers_like_tf_serving(sagemaker: LocalSa
     status, _, answer = _post(f"{url}/invocations", b"1,2", "text/plain")
     assert status == 424 and json.loads(answer)["OriginalStatusCode"] == 415
 
+    config = check_shape(
+        "DescribeEndpointConfig", sagemaker.describe_endpoint_config({"EndpointConfigName": "config-0"})
+    )
+    assert config["ProductionVariants"][0]["ModelName"] == "model-0"
     summaries = sagemaker.list_endpoints({"NameContains": "dig"})["Endpoints"]
     assert [(e["EndpointName"], e["EndpointStatus"]) for e in summaries] == [("digits", "InService")]
     check_shape("ListEndpoints", {"Endpoints": summaries})
@@ -259,5 +263,8 @@ def test_deleted_endpoint_stops_serving_and_close_stops_the_server(tmp_path: Pat
         status, _, _ = _post(f"{url}/invocations", b"[[1,2,3,4]]", "application/json")
         assert status == 400
         assert sagemaker.list_endpoints()["Endpoints"] == []
+        sagemaker.delete_endpoint_config({"EndpointConfigName": "config-0"})
+        with pytest.raises(SageMakerApiError, match="Could not find endpoint configuration"):
+            sagemaker.describe_endpoint_config({"EndpointConfigName": "config-0"})
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"{url}/ping", timeout=5)

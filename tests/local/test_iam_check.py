@@ -28,17 +28,28 @@ def policy(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-TRAIN = {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync", "End": True,
-         "Parameters": {"TrainingJobName.$": "$.name", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/sm"}}
+TRAIN: dict[str, Any] = {
+    "Type": "Task",
+    "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+    "End": True,
+    "Parameters": {"TrainingJobName.$": "$.name", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/sm"},
+}
 
 # What CDK grants a role for the training task (copied shape of a synthesized policy).
 TRAINING_POLICY = policy(
-    allow(["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
-          f"{SM}:training-job/*"),
-    allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/sm",
-          Condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}),
-    allow(["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-          f"arn:aws:events:us-east-1:{ACCOUNT}:rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule"),
+    allow(
+        ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
+        f"{SM}:training-job/*",
+    ),
+    allow(
+        "iam:PassRole",
+        f"arn:aws:iam::{ACCOUNT}:role/sm",
+        Condition={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+    ),
+    allow(
+        ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+        f"arn:aws:events:us-east-1:{ACCOUNT}:rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+    ),
 )
 
 
@@ -48,15 +59,23 @@ def definition(**states: dict[str, Any]) -> dict[str, Any]:
 
 def test_sync_training_needs_create_describe_stop_passrole_and_events_rule() -> None:
     actions = [r.action for r in required_permissions(definition(Train=TRAIN))]
-    assert actions == ["sagemaker:CreateTrainingJob", "iam:PassRole", "sagemaker:DescribeTrainingJob",
-                       "sagemaker:StopTrainingJob", "events:PutTargets", "events:PutRule", "events:DescribeRule"]
+    assert actions == [
+        "sagemaker:CreateTrainingJob",
+        "iam:PassRole",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:StopTrainingJob",
+        "events:PutTargets",
+        "events:PutRule",
+        "events:DescribeRule",
+    ]
     assert check_definition(definition(Train=TRAIN), [TRAINING_POLICY]) == []
 
 
 def test_missing_action_is_reported_with_its_state() -> None:
     without_stop = policy(
         allow(["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob"], f"{SM}:training-job/*"),
-        *TRAINING_POLICY["Statement"][1:])
+        *TRAINING_POLICY["Statement"][1:],
+    )
     [finding] = check_definition(definition(Train=TRAIN), [without_stop])
     assert finding.requirement.state_name == "Train"
     assert finding.requirement.action == "sagemaker:StopTrainingJob"
@@ -65,10 +84,18 @@ def test_missing_action_is_reported_with_its_state() -> None:
 
 
 def test_tasks_inside_parallel_branches_and_map_processors_are_checked() -> None:
-    put = {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "End": True,
-           "Parameters": {"TableName": "registry", "Item": {}}}
-    invoke = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True,
-              "Parameters": {"FunctionName": FUNCTION, "Payload.$": "$"}}
+    put = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::dynamodb:putItem",
+        "End": True,
+        "Parameters": {"TableName": "registry", "Item": {}},
+    }
+    invoke = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "End": True,
+        "Parameters": {"FunctionName": FUNCTION, "Payload.$": "$"},
+    }
     flow = definition(
         Evaluate={"Type": "Parallel", "Next": "Each", "Branches": [definition(Record=put)]},
         Each={"Type": "Map", "End": True, "ItemProcessor": definition(Plan=invoke)},
@@ -78,13 +105,21 @@ def test_tasks_inside_parallel_branches_and_map_processors_are_checked() -> None
         ("Evaluate/Branches[0]/Record", "dynamodb:PutItem", TABLE),
         ("Each/ItemProcessor/Plan", "lambda:InvokeFunction", FUNCTION),
     ]
-    granted = policy(allow("dynamodb:PutItem", TABLE), allow("lambda:InvokeFunction", [FUNCTION, f"{FUNCTION}:*"]))
+    granted = policy(
+        allow("dynamodb:PutItem", TABLE), allow("lambda:InvokeFunction", [FUNCTION, f"{FUNCTION}:*"])
+    )
     assert check_definition(flow, [granted]) == []
 
 
 def test_wildcards_in_actions_and_resources_and_case_insensitive_actions() -> None:
-    describe = definition(D={"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
-                             "Parameters": {"EndpointName": "Mnist-Endpoint"}, "End": True})
+    describe = definition(
+        D={
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+            "Parameters": {"EndpointName": "Mnist-Endpoint"},
+            "End": True,
+        }
+    )
     assert check_definition(describe, [policy(allow("sagemaker:Describe*", f"{SM}:endpoint/mnist-*"))]) == []
     assert check_definition(describe, [policy(allow("sagemaker:describeendpoint", "*"))]) == []
     assert check_definition(describe, [policy(allow("sagemaker:Describe*", f"{SM}:model/*"))]) != []
@@ -93,7 +128,9 @@ def test_wildcards_in_actions_and_resources_and_case_insensitive_actions() -> No
 
 def test_explicit_deny_wins_and_not_action_is_honoured() -> None:
     flow = definition(Train=TRAIN)
-    denied = policy(*TRAINING_POLICY["Statement"], {"Effect": "Deny", "Action": "sagemaker:Stop*", "Resource": "*"})
+    denied = policy(
+        *TRAINING_POLICY["Statement"], {"Effect": "Deny", "Action": "sagemaker:Stop*", "Resource": "*"}
+    )
     [finding] = check_definition(flow, [denied])
     assert finding.requirement.action == "sagemaker:StopTrainingJob" and "explicitly denied" in finding.reason
     everything_but_iam = policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"})
@@ -101,9 +138,13 @@ def test_explicit_deny_wins_and_not_action_is_honoured() -> None:
 
 
 def test_dynamic_names_match_prefix_patterns_but_static_names_must_fit() -> None:
-    prefixed = policy(*TRAINING_POLICY["Statement"][1:], allow(
-        ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
-        f"{SM}:training-job/mnist-*"))
+    prefixed = policy(
+        *TRAINING_POLICY["Statement"][1:],
+        allow(
+            ["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob"],
+            f"{SM}:training-job/mnist-*",
+        ),
+    )
     assert check_definition(definition(Train=TRAIN), [prefixed]) == []
     static = {**TRAIN, "Parameters": {**TRAIN["Parameters"], "TrainingJobName": "other-job"}}
     del static["Parameters"]["TrainingJobName.$"]
@@ -111,25 +152,47 @@ def test_dynamic_names_match_prefix_patterns_but_static_names_must_fit() -> None
 
 
 def test_sdk_and_nested_execution_permissions() -> None:
-    query = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:dynamodb:query", "Next": "Tx",
-             "Parameters": {"TableName": "registry", "IndexName": "by-status"}}
-    transact = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:dynamodb:transactWriteItems", "Next": "Run",
-                "Parameters": {"TransactItems": [{"Update": {"TableName": "registry"}},
-                                                 {"Put": {"TableName": "registry"}}]}}
-    run = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "End": True,
-           "Parameters": {"StateMachineArn": CHILD, "Input": {}}}
+    query = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:dynamodb:query",
+        "Next": "Tx",
+        "Parameters": {"TableName": "registry", "IndexName": "by-status"},
+    }
+    transact = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:dynamodb:transactWriteItems",
+        "Next": "Run",
+        "Parameters": {
+            "TransactItems": [{"Update": {"TableName": "registry"}}, {"Put": {"TableName": "registry"}}]
+        },
+    }
+    run = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::states:startExecution.sync:2",
+        "End": True,
+        "Parameters": {"StateMachineArn": CHILD, "Input": {}},
+    }
     needed = {(r.action, r.resource) for r in required_permissions(definition(Q=query, Tx=transact, Run=run))}
     executions = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:child:*"
     assert needed >= {
-        ("dynamodb:Query", f"{TABLE}/index/by-status"), ("dynamodb:UpdateItem", TABLE),
-        ("dynamodb:PutItem", TABLE), ("states:StartExecution", CHILD),
-        ("states:DescribeExecution", executions), ("states:StopExecution", executions),
+        ("dynamodb:Query", f"{TABLE}/index/by-status"),
+        ("dynamodb:UpdateItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("states:StartExecution", CHILD),
+        ("states:DescribeExecution", executions),
+        ("states:StopExecution", executions),
     }
 
 
 def test_region_and_account_come_from_the_account() -> None:
-    put = definition(P={"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem", "End": True,
-                        "Parameters": {"TableName": "t"}})
+    put = definition(
+        P={
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:getItem",
+            "End": True,
+            "Parameters": {"TableName": "t"},
+        }
+    )
     [requirement] = required_permissions(put, Account(region="eu-west-1", account_id="000000000000"))
     assert requirement.resource == "arn:aws:dynamodb:eu-west-1:000000000000:table/t"
 

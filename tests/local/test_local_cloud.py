@@ -14,7 +14,7 @@ from local_mode.iam_check import IamCheckError
 from local_mode.local_cloud import LocalCloud
 from local_mode.template import CfnTemplate
 
-LAMBDA_HANDLER = '''
+LAMBDA_HANDLER = """
 import os
 
 import boto3
@@ -31,7 +31,7 @@ def handler(event, context):
     item = _dynamodb.get_item(TableName=TABLE, Key={"model_name": {"S": event["name"]}})["Item"]
     return {"greeting": helper.greet(event["name"]), "status": item["status"]["S"],
             "function": context.function_name, "has_time": context.get_remaining_time_in_millis() > 0}
-'''
+"""
 
 
 def synth_tiny_stack(out: Path) -> None:
@@ -52,58 +52,127 @@ def synth_tiny_stack(out: Path) -> None:
 
     app = cdk.App(outdir=str(out), builtin_cloud_formation_validation=False)
     stack = cdk.Stack(app, "Tiny")
-    table = ddb.Table(stack, "Registry", partition_key=ddb.Attribute(name="model_name", type=ddb.AttributeType.STRING),
-                      billing_mode=ddb.BillingMode.PAY_PER_REQUEST)
+    table = ddb.Table(
+        stack,
+        "Registry",
+        partition_key=ddb.Attribute(name="model_name", type=ddb.AttributeType.STRING),
+        billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+    )
     table.add_global_secondary_index(
-        index_name="by-status", partition_key=ddb.Attribute(name="status", type=ddb.AttributeType.STRING),
-        sort_key=ddb.Attribute(name="updated_at", type=ddb.AttributeType.STRING))
+        index_name="by-status",
+        partition_key=ddb.Attribute(name="status", type=ddb.AttributeType.STRING),
+        sort_key=ddb.Attribute(name="updated_at", type=ddb.AttributeType.STRING),
+    )
     bucket = s3.Bucket(stack, "Data", versioned=True)
     topic = sns.Topic(stack, "Notifications")
-    function = lambda_.Function(stack, "Plan", runtime=lambda_.Runtime.PYTHON_3_12, handler="handler.handler",
-                                code=lambda_.Code.from_asset(str(source)),
-                                environment={"TABLE_NAME": table.table_name})
+    function = lambda_.Function(
+        stack,
+        "Plan",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="handler.handler",
+        code=lambda_.Code.from_asset(str(source)),
+        environment={"TABLE_NAME": table.table_name},
+    )
 
-    record = tasks.DynamoPutItem(stack, "Record", table=table, result_path=sfn.JsonPath.DISCARD, item={
-        "model_name": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.name")),
-        "status": tasks.DynamoAttributeValue.from_string("TRAINING")})
-    plan = tasks.LambdaInvoke(stack, "PlanAttempt", lambda_function=function, result_path="$.plan",
-                              result_selector={"out.$": "$.Payload"})
+    record = tasks.DynamoPutItem(
+        stack,
+        "Record",
+        table=table,
+        result_path=sfn.JsonPath.DISCARD,
+        item={
+            "model_name": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.name")),
+            "status": tasks.DynamoAttributeValue.from_string("TRAINING"),
+        },
+    )
+    plan = tasks.LambdaInvoke(
+        stack,
+        "PlanAttempt",
+        lambda_function=function,
+        result_path="$.plan",
+        result_selector={"out.$": "$.Payload"},
+    )
     plan.add_catch(sfn.Pass(stack, "Handled"), errors=["ValueError"], result_path="$.error")
-    notify = tasks.SnsPublish(stack, "Notify", topic=topic, subject="planned", result_path=sfn.JsonPath.DISCARD,
-                              message=sfn.TaskInput.from_object({"model": sfn.JsonPath.string_at("$.name")}))
-    flow = sfn.StateMachine(stack, "Flow", definition_body=sfn.DefinitionBody.from_chainable(
-        record.next(plan).next(notify)))
+    notify = tasks.SnsPublish(
+        stack,
+        "Notify",
+        topic=topic,
+        subject="planned",
+        result_path=sfn.JsonPath.DISCARD,
+        message=sfn.TaskInput.from_object({"model": sfn.JsonPath.string_at("$.name")}),
+    )
+    flow = sfn.StateMachine(
+        stack, "Flow", definition_body=sfn.DefinitionBody.from_chainable(record.next(plan).next(notify))
+    )
 
-    child = sfn.StateMachine(stack, "Child", definition_body=sfn.DefinitionBody.from_chainable(
-        sfn.Pass(stack, "Echo", parameters={"echo.$": "$.name"})))
+    child = sfn.StateMachine(
+        stack,
+        "Child",
+        definition_body=sfn.DefinitionBody.from_chainable(
+            sfn.Pass(stack, "Echo", parameters={"echo.$": "$.name"})
+        ),
+    )
     run_child = tasks.StepFunctionsStartExecution(
-        stack, "RunChild", state_machine=child, integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+        stack,
+        "RunChild",
+        state_machine=child,
+        integration_pattern=sfn.IntegrationPattern.RUN_JOB,
         input=sfn.TaskInput.from_object({"name": sfn.JsonPath.string_at("$.name")}),
-        result_selector={"output.$": "$.Output"}, result_path="$.child")
+        result_selector={"output.$": "$.Output"},
+        result_path="$.child",
+    )
     parent = sfn.StateMachine(stack, "Parent", definition_body=sfn.DefinitionBody.from_chainable(run_child))
 
     create_model = tasks.SageMakerCreateModel(
-        stack, "CreateModel", model_name=sfn.JsonPath.string_at("$.model"), result_path="$.created",
+        stack,
+        "CreateModel",
+        model_name=sfn.JsonPath.string_at("$.model"),
+        result_path="$.created",
         primary_container=tasks.ContainerDefinition(
-            image=tasks.DockerImage.from_registry("123456789012.dkr.ecr.us-east-1.amazonaws.com/tf-serving:2"),
-            model_s3_location=tasks.S3Location.from_json_expression("$.artifact")))
+            image=tasks.DockerImage.from_registry(
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/tf-serving:2"
+            ),
+            model_s3_location=tasks.S3Location.from_json_expression("$.artifact"),
+        ),
+    )
     describe = tasks.CallAwsService(
-        stack, "DescribeEndpoint", service="sagemaker", action="describeEndpoint", iam_resources=["*"],
+        stack,
+        "DescribeEndpoint",
+        service="sagemaker",
+        action="describeEndpoint",
+        iam_resources=["*"],
         parameters={"EndpointName": sfn.JsonPath.string_at("$.endpoint")},
-        result_selector={"status.$": "$.EndpointStatus"}, result_path="$.endpoint_status")
-    describe.add_catch(sfn.Pass(stack, "NoEndpoint"), errors=["SageMaker.SageMakerException"], result_path="$.error")
-    deploy = sfn.StateMachine(stack, "Deploy", definition_body=sfn.DefinitionBody.from_chainable(
-        create_model.next(describe)))
+        result_selector={"status.$": "$.EndpointStatus"},
+        result_path="$.endpoint_status",
+    )
+    describe.add_catch(
+        sfn.Pass(stack, "NoEndpoint"), errors=["SageMaker.SageMakerException"], result_path="$.error"
+    )
+    deploy = sfn.StateMachine(
+        stack, "Deploy", definition_body=sfn.DefinitionBody.from_chainable(create_model.next(describe))
+    )
 
-    sneaky = sfn.CustomState(stack, "DeleteEverything", state_json={
-        "Type": "Task", "Resource": "arn:aws:states:::dynamodb:deleteItem",
-        "Parameters": {"TableName": table.table_name, "Key": {"model_name": {"S": "x"}}}})
-    ungranted = sfn.StateMachine(stack, "Ungranted", definition_body=sfn.DefinitionBody.from_chainable(sneaky))
+    sneaky = sfn.CustomState(
+        stack,
+        "DeleteEverything",
+        state_json={
+            "Type": "Task",
+            "Resource": "arn:aws:states:::dynamodb:deleteItem",
+            "Parameters": {"TableName": table.table_name, "Key": {"model_name": {"S": "x"}}},
+        },
+    )
+    ungranted = sfn.StateMachine(
+        stack, "Ungranted", definition_body=sfn.DefinitionBody.from_chainable(sneaky)
+    )
 
-    for name, value in {"FlowArn": flow.state_machine_arn, "ParentArn": parent.state_machine_arn,
-                        "DeployArn": deploy.state_machine_arn, "UngrantedArn": ungranted.state_machine_arn,
-                        "DataBucketName": bucket.bucket_name, "ModelRegistryTableName": table.table_name,
-                        "NotificationTopicArn": topic.topic_arn}.items():
+    for name, value in {
+        "FlowArn": flow.state_machine_arn,
+        "ParentArn": parent.state_machine_arn,
+        "DeployArn": deploy.state_machine_arn,
+        "UngrantedArn": ungranted.state_machine_arn,
+        "DataBucketName": bucket.bucket_name,
+        "ModelRegistryTableName": table.table_name,
+        "NotificationTopicArn": topic.topic_arn,
+    }.items():
         cdk.CfnOutput(stack, name, value=value)
     app.synth()
 
@@ -128,11 +197,16 @@ class FakeSageMaker:
     def describe_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         self.requests.append(("DescribeEndpoint", request))
         if request["EndpointName"] == "missing":
-            raise FakeSageMakerApiError("ValidationException", "Could not find endpoint \"missing\".")
+            raise FakeSageMakerApiError("ValidationException", 'Could not find endpoint "missing".')
         name = request["EndpointName"]
-        return {"EndpointName": name, "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}",
-                "EndpointConfigName": "cfg", "EndpointStatus": "InService",
-                "CreationTime": "2026-11-22T00:00:00Z", "LastModifiedTime": "2026-11-22T00:00:00Z"}
+        return {
+            "EndpointName": name,
+            "EndpointArn": f"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{name}",
+            "EndpointConfigName": "cfg",
+            "EndpointStatus": "InService",
+            "CreationTime": "2026-11-22T00:00:00Z",
+            "LastModifiedTime": "2026-11-22T00:00:00Z",
+        }
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +229,9 @@ def test_resources_come_from_the_template(cloud: LocalCloud) -> None:
     assert s3.get_bucket_versioning(Bucket=outputs["DataBucketName"])["Status"] == "Enabled"
     table = cloud.client("dynamodb").describe_table(TableName=outputs["ModelRegistryTableName"])["Table"]
     assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["by-status"]
-    [lambda_asset] = [a for a in cloud.template.assets if a.is_directory and (a.source / "handler.py").exists()]
+    [lambda_asset] = [
+        a for a in cloud.template.assets if a.is_directory and (a.source / "handler.py").exists()
+    ]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=lambda_asset.bucket_name)["Contents"]]
     assert lambda_asset.object_key in keys
     role = cloud.client("stepfunctions").describe_state_machine(stateMachineArn=outputs["FlowArn"])["roleArn"]
@@ -167,13 +243,21 @@ def test_put_item_lambda_and_publish_end_to_end(cloud: LocalCloud) -> None:
 
     assert result.status == "SUCCEEDED", result.cause
     [function] = cloud.functions.values()  # the Python one; CDK's Node.js helpers are skipped
-    assert result.output["plan"]["out"] == {"greeting": "hello mnist-1", "status": "TRAINING",
-                                            "function": function.name, "has_time": True}
-    item = cloud.client("dynamodb").get_item(TableName=cloud.outputs["ModelRegistryTableName"],
-                                             Key={"model_name": {"S": "mnist-1"}})["Item"]
+    assert result.output["plan"]["out"] == {
+        "greeting": "hello mnist-1",
+        "status": "TRAINING",
+        "function": function.name,
+        "has_time": True,
+    }
+    item = cloud.client("dynamodb").get_item(
+        TableName=cloud.outputs["ModelRegistryTableName"], Key={"model_name": {"S": "mnist-1"}}
+    )["Item"]
     assert item["status"] == {"S": "TRAINING"}
-    [notification] = [n for n in cloud.notifications(cloud.outputs["NotificationTopicArn"])
-                      if n.json == {"model": "mnist-1"}]
+    [notification] = [
+        n
+        for n in cloud.notifications(cloud.outputs["NotificationTopicArn"])
+        if n.json == {"model": "mnist-1"}
+    ]
     assert notification.subject == "planned"
     calls = cloud.hooks.invocations_of(execution_arn=result.execution_arn)
     assert [c.state_name for c in calls] == ["Record", "PlanAttempt", "Notify"]
@@ -195,7 +279,11 @@ def test_transient_lambda_error_is_retried_per_the_cdk_retry(cloud: LocalCloud) 
 
     assert result.status == "SUCCEEDED"
     attempts = cloud.hooks.invocations_of("PlanAttempt", execution_arn=result.execution_arn)
-    assert [(a.injected, a.outcome) for a in attempts] == [(True, "failed"), (True, "failed"), (False, "succeeded")]
+    assert [(a.injected, a.outcome) for a in attempts] == [
+        (True, "failed"),
+        (True, "failed"),
+        (False, "succeeded"),
+    ]
 
 
 def test_nested_state_machine_runs_to_completion(cloud: LocalCloud) -> None:
@@ -232,8 +320,12 @@ def test_invalid_request_fails_like_the_real_api_before_the_backend(cloud: Local
     fake = cloud.sagemaker
     assert isinstance(fake, FakeSageMaker)
     before = len(fake.requests)
-    result = cloud.run("Deploy", {"model": "bad_name!", "artifact": "s3://a/m.tar.gz", "endpoint": "x"},
-                       name="e2e-invalid", timeout=30)
+    result = cloud.run(
+        "Deploy",
+        {"model": "bad_name!", "artifact": "s3://a/m.tar.gz", "endpoint": "x"},
+        name="e2e-invalid",
+        timeout=30,
+    )
 
     assert result.status == "FAILED"
     assert result.error == "SageMaker.AmazonSageMakerException"

@@ -67,7 +67,7 @@ channel = Path(os.environ["SM_CHANNEL_TRAIN"])
 (model / "record.json").write_text(json.dumps({
     "args": args,
     "resumed_from": start - 1,
-    "env": {k: v for k, v in os.environ.items() if k.startswith(("SM_", "TRAINING_JOB", "SAGEMAKER_"))},
+    "env": {k: v for k, v in os.environ.items() if k.startswith(("SM_", "TRAINING_", "SAGEMAKER_", "TF_"))},
     "train_files": sorted(str(p.relative_to(channel)) for p in channel.rglob("*") if p.is_file()),
 }))
 save()
@@ -166,6 +166,27 @@ def test_crashing_script_without_failure_file_reports_the_toolkit_error(sagemake
     assert "ValueError: boom" in reason and reason.endswith(", exit code: 1")
 
 
+def test_multi_instance_training_runs_every_host_and_keeps_the_first_hosts_model(sagemaker: Any) -> None:
+    client, s3, code = sagemaker
+    request = training_request("train-2-hosts", code)
+    request["ResourceConfig"]["InstanceCount"] = 2
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] = "ShardedByS3Key"
+    lines, on_log = collect_logs()
+    client.services.on_log = on_log
+    described = client.create_training_job(request)
+
+    assert described["TrainingJobStatus"] == "Completed"
+    record = _record(s3, described)
+    env = record["env"]
+    assert (env["SM_CURRENT_HOST"], json.loads(env["SM_HOSTS"])) == ("algo-1", ["algo-1", "algo-2"])
+    assert record["train_files"] == ["nested/shard-1.tfrecord"]  # its share of the two objects
+    tf_config = json.loads(env["TF_CONFIG"])  # MultiWorkerMirrored cluster on loopback ports
+    assert tf_config["task"] == {"type": "worker", "index": 0}
+    assert len(set(tf_config["cluster"]["worker"])) == 2
+    assert all(w.startswith("127.0.0.1:") for w in tf_config["cluster"]["worker"])
+    assert {line.split("]")[0] for _, line in lines} == {"[algo-1", "[algo-2"}  # both hosts ran, tagged
+
+
 def test_duplicate_training_job_name_is_resource_in_use(sagemaker: Any) -> None:
     client, _, code = sagemaker
     client.create_training_job(training_request("train-twice", code))
@@ -207,11 +228,16 @@ def test_spot_job_resumes_from_synced_checkpoints_after_an_interruption(sagemake
     )
 
 
-def test_spot_training_needs_max_wait_time(sagemaker: Any) -> None:
+def test_max_wait_time_goes_with_spot_training_only(sagemaker: Any) -> None:
     client, _, code = sagemaker
     with pytest.raises(SageMakerApiError, match="MaxWaitTimeInSeconds") as error:
         client.create_training_job(training_request("train-no-wait", code, EnableManagedSpotTraining=True))
     assert error.value.code == "ValidationException"
+    on_demand_with_wait = {"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120}
+    with pytest.raises(SageMakerApiError, match="only supported when EnableManagedSpotTraining"):
+        client.create_training_job(
+            training_request("train-wait", code, StoppingCondition=on_demand_with_wait)
+        )
 
 
 def test_max_runtime_stops_the_job_and_keeps_what_it_saved(sagemaker: Any) -> None:
@@ -326,6 +352,7 @@ def test_processing_shards_inputs_by_s3_key_across_instances(tmp_path: Path) -> 
             put_text(s3, f"raw/{name}", name)
         code = upload_code(s3, {"preprocess.py": FAKE_PREPROCESS}, key="code/preprocess.gz")
         described = sagemaker.create_processing_job(_processing_request("prep-1", code, 2))
+        assert sagemaker.describe_processing_job({"ProcessingJobName": "prep-1"}) == described
         reports = {
             host: json.loads(s3.get_object(Bucket=BUCKET, Key=f"prepared/{host}.json")["Body"].read())
             for host in ("algo-1", "algo-2")
@@ -403,6 +430,10 @@ def test_tuning_runs_its_budget_and_picks_the_best_objective(tmp_path: Path) -> 
             },
         }
         described = sagemaker.create_hyper_parameter_tuning_job(request)
+        assert (
+            sagemaker.describe_hyper_parameter_tuning_job({"HyperParameterTuningJobName": "tune-1"})
+            == described
+        )
         summaries = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
             {"HyperParameterTuningJobName": "tune-1"}
         )["TrainingJobSummaries"]
@@ -497,6 +528,12 @@ def test_transform_joins_tf_serving_predictions_to_each_input_record(tmp_path: P
         features = _write_transform_input(s3, np.random.default_rng(0), {"a.jsonl": 5, "sub/b.jsonl": 3})
         described = sagemaker.create_transform_job(_transform_request("transform-1", "candidate"))
         outputs = {name: _lines(s3, f"predictions/transform-1/{name}.out") for name in features}
+        assert sagemaker.describe_transform_job({"TransformJobName": "transform-1"}) == described
+        model = check_shape("DescribeModel", sagemaker.describe_model({"ModelName": "candidate"}))
+        assert model["ModelArn"] == "arn:aws:sagemaker:us-east-1:123456789012:model/candidate"
+        sagemaker.delete_model({"ModelName": "candidate"})
+        with pytest.raises(SageMakerApiError, match="Could not find model"):
+            sagemaker.describe_model({"ModelName": "candidate"})
 
     check_shape("DescribeTransformJob", described)
     assert described["TransformJobStatus"] == "Completed"
