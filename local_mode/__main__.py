@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -24,7 +25,7 @@ def _quiet_environment() -> None:
 
 
 @app.command()
-def demo(workdir: Path = typer.Option(WORKDIR, help="where logs, models and summary.json go")) -> None:
+def demo(workdir: Annotated[Path, typer.Option(help="logs, models and summary.json")] = WORKDIR) -> None:
     """Run the whole story (train, deploy, decay, retrain) and exit 0 only if it all happened.
 
     Example: python -m local_mode demo
@@ -40,7 +41,7 @@ def demo(workdir: Path = typer.Option(WORKDIR, help="where logs, models and summ
 
 
 @app.command()
-def serve(workdir: Path = typer.Option(WORKDIR, help="where session.json and job data go")) -> None:
+def serve(workdir: Annotated[Path, typer.Option(help="session.json and job data")] = WORKDIR) -> None:
     """Keep the local stack running for the CLI (`python -m pipeline_cli --local ...`) until Ctrl-C.
 
     Example: python -m local_mode serve

@@ -144,10 +144,8 @@ class Demo:
         images, labels = digits_images(variant, seed=seed)
         pick = np.random.default_rng(seed).choice(len(labels), size=SAMPLE_SIZE, replace=False)
         predicted = self.predict(images[pick])
-        for index in range(show):
-            self.console.print(
-                f"  image {int(pick[index]):4d}: label {int(labels[pick[index]])} → predicted {predicted[index]}"
-            )
+        for image, guess in list(zip(pick, predicted, strict=True))[:show]:
+            self.console.print(f"  image {int(image):4d}: label {int(labels[image])} → predicted {guess}")
         return float(np.mean(np.asarray(predicted) == labels[pick]))
 
     def predict(self, images: np.ndarray) -> list[int]:
@@ -315,7 +313,7 @@ def _describe_event(event: dict[str, Any]) -> str | None:
     if kind.endswith("StateEntered"):
         return f"→ {event['stateEnteredEventDetails']['name']}"
     if kind in {"TaskFailed", "ExecutionFailed", "LambdaFunctionFailed"}:
-        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
         return f"✘ {details.get('error', kind)}: {str(details.get('cause', ''))[:200]}"
     return None
 
