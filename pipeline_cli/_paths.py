@@ -21,6 +21,6 @@ def ensure_repo_root() -> None:
 
 
 def ensure_import_roots() -> None:
-    """Also `lambdas/` itself: its modules import each other as top-level modules, as in the Lambda runtime."""
+    """Also `lambdas/`: its modules import each other as top-level modules, as in the Lambda runtime."""
     _append(REPO_ROOT)
     _append(LAMBDAS_DIR)

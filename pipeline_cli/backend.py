@@ -139,7 +139,9 @@ def deployed_template(cloudformation: BaseClient, stack: str) -> dict[str, Any]:
         try:
             body = json.loads(body)
         except json.JSONDecodeError:
-            raise CliError(f"The template of {stack} is not JSON; the CLI reads CDK's JSON templates.") from None
+            raise CliError(
+                f"The template of {stack} is not JSON; the CLI reads CDK's JSON templates."
+            ) from None
     return dict(body)
 
 

@@ -63,5 +63,7 @@ def synthesized_template(stack: str) -> dict[str, Any]:
     ensure_import_roots()
     import app as cdk_app  # seconds to import and synthesize: only when there is no cdk.out
 
-    print(f"no cdk.out/{stack}.template.json: synthesizing the app (make synth writes it once)", file=sys.stderr)
+    print(
+        f"no cdk.out/{stack}.template.json: synthesizing the app (make synth writes it once)", file=sys.stderr
+    )
     return dict(cdk_app.build_app().synth().get_stack_by_name(stack).template)

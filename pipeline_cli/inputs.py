@@ -40,7 +40,9 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     path = key.strip().split(".")
     if not sep or not all(path):
-        raise _bad_input(f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. hyperparameters.epochs=3")
+        raise _bad_input(
+            f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. hyperparameters.epochs=3"
+        )
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
@@ -162,7 +164,9 @@ def _check_shape(module: ModuleType, workflow: str, raw: dict[str, Any]) -> None
     import jsonschema  # only for stacks whose defaults the CLI cannot read
 
     schema = (
-        module.training_input_json_schema() if workflow == "training" else module.evaluation_input_json_schema()
+        module.training_input_json_schema()
+        if workflow == "training"
+        else module.evaluation_input_json_schema()
     )
     problems = [
         f"{'.'.join(str(p) for p in error.absolute_path) or 'input'}: {error.message}"

@@ -78,7 +78,9 @@ def list_models(backend: Backend, status: ModelStatus | None = None) -> list[dic
 
 def get_model(backend: Backend, name: str) -> dict[str, Any] | None:
     response = backend.client("dynamodb").get_item(
-        TableName=backend.output("ModelRegistryTableName"), Key={PARTITION_KEY: {"S": name}}, ConsistentRead=True
+        TableName=backend.output("ModelRegistryTableName"),
+        Key={PARTITION_KEY: {"S": name}},
+        ConsistentRead=True,
     )
     return from_item(response["Item"]) if "Item" in response else None
 

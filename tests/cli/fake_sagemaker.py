@@ -132,8 +132,15 @@ class FakeSageMaker:
             for line in body.splitlines():
                 record = json.loads(line)
                 probabilities = [1.0 if k == record["label"] else 0.0 for k in range(10)]
-                lines.append(json.dumps({"id": record["id"], "label": record["label"],
-                                         "SageMakerOutput": {"predictions": [probabilities]}}))
+                lines.append(
+                    json.dumps(
+                        {
+                            "id": record["id"],
+                            "label": record["label"],
+                            "SageMakerOutput": {"predictions": [probabilities]},
+                        }
+                    )
+                )
             file_name = entry["Key"].rsplit("/", 1)[-1]
             key = f"{out_prefix.rstrip('/')}/{file_name}.out".lstrip("/")
             self.s3.put_object(Bucket=out_bucket, Key=key, Body="\n".join(lines).encode())
@@ -145,9 +152,14 @@ class FakeSageMaker:
         name = request["ModelName"]
         with self.lock:
             if name in self.models:
-                raise SageMakerApiError("ValidationException", f'Cannot create already existing model "{name}".')
-            self.models[name] = {**echo_request("DescribeModel", request), "ModelArn": self.arn("model", name),
-                                 "CreationTime": _now()}
+                raise SageMakerApiError(
+                    "ValidationException", f'Cannot create already existing model "{name}".'
+                )
+            self.models[name] = {
+                **echo_request("DescribeModel", request),
+                "ModelArn": self.arn("model", name),
+                "CreationTime": _now(),
+            }
         return {"ModelArn": self.arn("model", name)}
 
     def describe_model(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -159,9 +171,11 @@ class FakeSageMaker:
         for variant in request["ProductionVariants"]:
             self._find(self.models, variant["ModelName"], "model")
         with self.lock:
-            self.endpoint_configs[name] = {**echo_request("DescribeEndpointConfig", request),
-                                           "EndpointConfigArn": self.arn("endpoint-config", name),
-                                           "CreationTime": _now()}
+            self.endpoint_configs[name] = {
+                **echo_request("DescribeEndpointConfig", request),
+                "EndpointConfigArn": self.arn("endpoint-config", name),
+                "CreationTime": _now(),
+            }
         return {"EndpointConfigArn": self.arn("endpoint-config", name)}
 
     def describe_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -179,9 +193,14 @@ class FakeSageMaker:
         self._find(self.endpoint_configs, request["EndpointConfigName"], "endpoint configuration")
         now = _now()
         with self.lock:
-            self.endpoints[name] = {"EndpointName": name, "EndpointArn": self.arn("endpoint", name),
-                                    "EndpointConfigName": request["EndpointConfigName"],
-                                    "EndpointStatus": "Creating", "CreationTime": now, "LastModifiedTime": now}
+            self.endpoints[name] = {
+                "EndpointName": name,
+                "EndpointArn": self.arn("endpoint", name),
+                "EndpointConfigName": request["EndpointConfigName"],
+                "EndpointStatus": "Creating",
+                "CreationTime": now,
+                "LastModifiedTime": now,
+            }
         return {"EndpointArn": self.arn("endpoint", name)}
 
     def update_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -189,8 +208,11 @@ class FakeSageMaker:
         endpoint = self._find(self.endpoints, request["EndpointName"], "endpoint")
         self._find(self.endpoint_configs, request["EndpointConfigName"], "endpoint configuration")
         with self.lock:
-            endpoint.update(EndpointConfigName=request["EndpointConfigName"], EndpointStatus="Updating",
-                            LastModifiedTime=_now())
+            endpoint.update(
+                EndpointConfigName=request["EndpointConfigName"],
+                EndpointStatus="Updating",
+                LastModifiedTime=_now(),
+            )
         return {"EndpointArn": endpoint["EndpointArn"]}
 
     def describe_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:

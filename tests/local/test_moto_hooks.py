@@ -328,7 +328,30 @@ def test_aws_sdk_integrations_moto_serves(
     assert result.status == "SUCCEEDED"
     assert ddb.scan(TableName="t")["Count"] == 2
     assert isinstance(result.output["model"]["CreationTime"], str)  # datetimes no longer break moto
-    assert result.output["error"]["Error"].startswith("SageMaker.")
+    assert (
+        result.output["error"]["Error"] == "SageMaker.SageMakerException"
+    )  # moto alone: sagemaker.sagemakerException
+
+
+def test_fail_state_can_rethrow_a_caught_states_error(
+    task_hooks: TaskHooks, run_definition: RunDefinition
+) -> None:
+    task_hooks.register(
+        TRAIN, lambda params, ctx: {"TrainingJobStatus": "Failed", "FailureReason": "bad data"}
+    )
+    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}]
+    definition = {
+        "StartAt": "Train",
+        "States": {
+            "Train": task(TRAIN, Parameters={}, Catch=catch),
+            "Failed": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+        },
+    }
+    result = run_definition(definition)
+
+    assert result.status == "FAILED"
+    assert result.error == "States.TaskFailed"  # moto alone ends this with States.Runtime
+    assert "bad data" in (result.cause or "")
 
 
 def test_one_hooks_instance_at_a_time() -> None:

@@ -1,0 +1,289 @@
+"""`rollback`: serve an earlier champion again, the way the training workflow deploys.
+
+The SageMaker calls are the training workflow's own deploy states (CreateModel,
+CreateEndpointConfig, UpdateEndpoint / CreateEndpoint), read from the deployed state machine's
+definition and filled in for the target model; the registry then changes in one transaction,
+conditioned on what it held when the rollback was planned.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from lambdas.model_registry import ModelStatus
+from pipeline_cli.backend import Backend
+from pipeline_cli.definitions import all_states
+from pipeline_cli.errors import CliError, error_code, error_message
+from pipeline_cli.registry import get_model, newest_with_status, now_iso, status_update
+
+DEPLOYABLE: Final = (ModelStatus.RETIRED, ModelStatus.EVALUATED)
+_WHY_NOT: Final = {
+    ModelStatus.REJECTED: "it failed the quality gate",
+    ModelStatus.FAILED: "its training run failed",
+    ModelStatus.TRAINING: "it has not finished training",
+    ModelStatus.TRAINED: "it has not been evaluated",
+}
+# The JSONPaths the workflow's deploy states read, and what the rollback puts there.
+_PATH_MODEL: Final = "$.attempt.model_name"
+_PATH_CONFIG: Final = "$.attempt.endpoint_config_name"
+_PATH_MODEL_DATA: Final = "$.training.model_data_url"
+MAX_CONFIG_NAME: Final = 63
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    target: dict[str, Any]
+    current: dict[str, Any] | None
+    endpoint_name: str
+
+    @property
+    def target_name(self) -> str:
+        return str(self.target["model_name"])
+
+    @property
+    def current_name(self) -> str | None:
+        return str(self.current["model_name"]) if self.current else None
+
+
+# --- which model -----------------------------------------------------------------------------------
+
+
+def refuse(model: dict[str, Any]) -> CliError:
+    status = str(model.get("status"))
+    name = model["model_name"]
+    if status == ModelStatus.DEPLOYED:
+        return CliError(f"{name} is already deployed.")
+    reason = _WHY_NOT.get(ModelStatus(status)) if status in ModelStatus.__members__ else None
+    detail = model.get("rejection") or model.get("failure_error")
+    because = f": {reason}" + (f" ({detail})" if detail else "") if reason else ""
+    return CliError(
+        f"{name} is {status}{because}; only {' or '.join(s.value for s in DEPLOYABLE)} models can be deployed."
+    )
+
+
+def plan_rollback(backend: Backend, to: str | None) -> RollbackPlan:
+    """The model to serve (named, else the one the current champion retired) and the current one."""
+    deployed = newest_with_status(backend, ModelStatus.DEPLOYED)
+    current = deployed[0] if deployed else None
+    if to is not None:
+        target = get_model(backend, to)
+        if target is None:
+            raise CliError(f"No model named {to} in the registry: see `models`.")
+    elif current is None:
+        raise CliError("Nothing is deployed, so there is no previous champion: name a model with --to.")
+    else:
+        retired = [
+            m
+            for m in newest_with_status(backend, ModelStatus.RETIRED)
+            if m.get("retired_by") == current["model_name"]
+        ]
+        if not retired:
+            raise CliError(
+                f"{current['model_name']} replaced no model (it was the first champion): name one with --to."
+            )
+        target = retired[0]
+    if target.get("status") not in DEPLOYABLE:
+        raise refuse(target)
+    return RollbackPlan(target=target, current=current, endpoint_name=backend.output("EndpointName"))
+
+
+# --- the workflow's deploy states ------------------------------------------------------------------
+
+
+def deploy_parameters(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`createModel`, `createEndpointConfig`, `updateEndpoint`, `createEndpoint` → the Parameters
+    of the training workflow's state calling it."""
+    found: dict[str, dict[str, Any]] = {}
+    for state in all_states(definition).values():
+        resource = str(state.get("Resource", ""))
+        operation = resource.rsplit(":", 1)[-1]
+        if ":sagemaker:" in resource and operation in (
+            "createModel",
+            "createEndpointConfig",
+            "updateEndpoint",
+            "createEndpoint",
+        ):
+            found[operation] = state.get("Parameters", {})
+    missing = {"createModel", "createEndpointConfig", "updateEndpoint", "createEndpoint"} - set(found)
+    if missing:
+        raise CliError(
+            f"The training workflow has no {', '.join(sorted(missing))} state: is the stack current?"
+        )
+    return found
+
+
+def fill(parameters: Any, values: dict[str, str]) -> Any:
+    """Parameters with each `"Key.$": "$.path"` replaced by `"Key": values[path]`."""
+    if isinstance(parameters, list):
+        return [fill(item, values) for item in parameters]
+    if not isinstance(parameters, dict):
+        return parameters
+    filled: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if key.endswith(".$"):
+            if value not in values:
+                raise CliError(
+                    f"The workflow's deploy parameter {key} reads {value}, which rollback cannot fill."
+                )
+            filled[key[:-2]] = values[value]
+        else:
+            filled[key] = fill(value, values)
+    return filled
+
+
+def new_config_name(model_name: str, now: datetime | None = None) -> str:
+    suffix = f"-rb{(now or datetime.now(UTC)):%y%m%d%H%M%S}"
+    return model_name[: MAX_CONFIG_NAME - len(suffix)] + suffix
+
+
+# --- deploying -------------------------------------------------------------------------------------
+
+
+def _exists(call: Callable[[], Any]) -> bool:
+    """SageMaker answers a missing model, config or endpoint with a ValidationException."""
+    try:
+        call()
+    except ClientError as error:
+        if error_code(error) == "ValidationException" and "Could not find" in error_message(error):
+            return False
+        raise
+    return True
+
+
+def ensure_endpoint_config(
+    sagemaker: BaseClient, plan: RollbackPlan, steps: dict[str, dict[str, Any]]
+) -> str:
+    """The target's endpoint config; recreated (and its SageMaker model) when they were deleted."""
+    name = plan.target_name
+    if not _exists(lambda: sagemaker.describe_model(ModelName=name)):
+        model_data = plan.target.get("model_data_url")
+        if not model_data:
+            raise CliError(
+                f"{name}'s SageMaker model is gone and the registry has no model_data_url to recreate it."
+            )
+        sagemaker.create_model(
+            **fill(steps["createModel"], {_PATH_MODEL: name, _PATH_MODEL_DATA: model_data})
+        )
+    config = plan.target.get("endpoint_config_name")
+    if config and _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config)):
+        return str(config)
+    config = new_config_name(name)
+    sagemaker.create_endpoint_config(
+        **fill(steps["createEndpointConfig"], {_PATH_MODEL: name, _PATH_CONFIG: config})
+    )
+    return config
+
+
+def switch_endpoint(
+    sagemaker: BaseClient, plan: RollbackPlan, steps: dict[str, dict[str, Any]], config: str
+) -> None:
+    """UpdateEndpoint (blue/green, as the workflow does), or CreateEndpoint when there is none."""
+    values = {_PATH_MODEL: plan.target_name, _PATH_CONFIG: config}
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=plan.endpoint_name)
+    except ClientError as error:
+        if error_code(error) != "ValidationException" or "Could not find" not in error_message(error):
+            raise
+        sagemaker.create_endpoint(
+            **{**fill(steps["createEndpoint"], values), "EndpointName": plan.endpoint_name}
+        )
+        return
+    if endpoint["EndpointStatus"] != "InService":
+        raise CliError(
+            f"Endpoint {plan.endpoint_name} is {endpoint['EndpointStatus']}: wait until it is InService, then retry."
+        )
+    sagemaker.update_endpoint(**{**fill(steps["updateEndpoint"], values), "EndpointName": plan.endpoint_name})
+
+
+def wait_in_service(
+    sagemaker: BaseClient, endpoint: str, config: str, *, timeout: float, poll: float
+) -> None:
+    """Until the endpoint serves `config`; errors when it fails, rolls back or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sagemaker.describe_endpoint(EndpointName=endpoint)
+        status = described["EndpointStatus"]
+        reason = described.get("FailureReason", "")
+        if status == "InService" and described.get("EndpointConfigName") == config:
+            return
+        if status == "Failed" or (status == "InService" and described.get("EndpointConfigName") != config):
+            raise CliError(
+                f"Endpoint {endpoint} did not take {config} ({status}, serving {described.get('EndpointConfigName')}): "
+                f"{reason or 'see its CloudWatch logs'}. The registry was not changed."
+            )
+        if time.monotonic() > deadline:
+            raise CliError(
+                f"Endpoint {endpoint} still {status} after {timeout:.0f}s; the registry was not changed: "
+                "re-run rollback once it is InService."
+            )
+        time.sleep(poll)
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+
+def promotion(table: str, plan: RollbackPlan, config: str, now: str) -> list[dict[str, Any]]:
+    """Target DEPLOYED, current RETIRED: each conditioned on the status the plan saw."""
+    items = [
+        status_update(
+            table,
+            plan.target_name,
+            ModelStatus.DEPLOYED,
+            expected=str(plan.target["status"]),
+            now=now,
+            extra={"endpoint_name": plan.endpoint_name, "endpoint_config_name": config},
+        )
+    ]
+    if plan.current_name is not None:
+        items.append(
+            status_update(
+                table,
+                plan.current_name,
+                ModelStatus.RETIRED,
+                expected=ModelStatus.DEPLOYED.value,
+                now=now,
+                extra={"retired_by": plan.target_name},
+            )
+        )
+    return items
+
+
+def commit(backend: Backend, plan: RollbackPlan, config: str) -> None:
+    table = backend.output("ModelRegistryTableName")
+    try:
+        backend.client("dynamodb").transact_write_items(
+            TransactItems=promotion(table, plan, config, now_iso())
+        )
+    except ClientError as error:
+        if error_code(error) != "TransactionCanceledException":
+            raise
+        reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+        raise CliError(
+            f"The registry changed while rolling back ({json.dumps(reasons)}): endpoint "
+            f"{plan.endpoint_name} now serves {plan.target_name}, but the registry was not updated; "
+            "check `models` and fix the statuses."
+        ) from None
+
+
+def rollback(backend: Backend, plan: RollbackPlan, *, timeout: float, poll: float) -> str:
+    """Deploy the plan's target and record it; returns the endpoint config it serves."""
+    definition = json.loads(
+        backend.client("stepfunctions").describe_state_machine(
+            stateMachineArn=backend.workflow_arn("training")
+        )["definition"]
+    )
+    steps = deploy_parameters(definition)
+    sagemaker = backend.client("sagemaker")
+    config = ensure_endpoint_config(sagemaker, plan, steps)
+    switch_endpoint(sagemaker, plan, steps, config)
+    wait_in_service(sagemaker, plan.endpoint_name, config, timeout=timeout, poll=poll)
+    commit(backend, plan, config)
+    return config
