@@ -425,9 +425,9 @@ class LocalCloud:
     # -- lifecycle --
 
     def __enter__(self) -> LocalCloud:
-        self._server.start()
+        self.hooks.install()  # first: it refuses while another LocalCloud runs in this process
         try:
-            self.hooks.install()
+            self._server.start()
             self._scratch = Path(tempfile.mkdtemp(prefix="local-cloud-"))
             self._register_nested_executions()
             _Provisioner(self).provision()

@@ -477,7 +477,7 @@ class TaskHooks:
 
 _ACTIVE: TaskHooks | None = None
 _INSTALL_LOCK: Final = threading.Lock()
-_CURRENT: Final = threading.local()  # the TaskInvocation being evaluated in this thread
+_CURRENT: Final = threading.local()  # the _Attempt being evaluated in this thread
 
 
 def active_hooks() -> TaskHooks | None:
@@ -517,13 +517,13 @@ class _Attempt:
         hooks._record(self.call)
 
     def __enter__(self) -> _Attempt:
-        _CURRENT.call = self.call
+        _CURRENT.attempt = self
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        _CURRENT.call = None
+        _CURRENT.attempt = None
         self.call.ended_at = time.time()
 
     def raise_injected(self) -> None:
@@ -593,7 +593,7 @@ class _Attempt:
 def _service_eval_execution(self: StateTaskService, env: Any) -> None:
     """`StateTaskService._eval_execution` with handler dispatch, injection and recording."""
     hooks = _ACTIVE
-    if hooks is None:
+    if hooks is None or env.is_mocked_mode():  # moto's own mocked-response mode stays as it is
         _PATCHES.original(StateTaskService, "_eval_execution")(self, env)
         return
     self.resource.eval(env=env)
@@ -687,27 +687,21 @@ def _invoke_lambda_function(
     """moto's Lambda invocation, served in process for functions registered with the hooks."""
     hooks = _ACTIVE
     event = _decode_payload(parameters.get("Payload"))
-    call: TaskInvocation | None = getattr(_CURRENT, "call", None)
-    if call is not None and call.parameters is None:
-        call.parameters = copy.deepcopy(event)
-    handler = hooks.lambda_handler(str(parameters.get("FunctionName", ""))) if hooks else None
+    attempt: _Attempt | None = getattr(_CURRENT, "attempt", None)
+    if attempt is not None and attempt.call.parameters is None:
+        attempt.call.parameters = copy.deepcopy(event)  # a function ARN as Resource: record the event
+    function = str(parameters.get("FunctionName", ""))
+    handler = hooks.lambda_handler(function) if hooks else None
     if handler is None:
         return _PATCHES.original(lambda_eval_utils, "_invoke_lambda_function")(
             parameters, region, state_credentials
         )
-    context = TaskContext(
-        state_name=call.state_name if call else "",
-        execution_arn=call.execution_arn if call else "",
-        execution_name=call.execution_arn.rsplit(":", 1)[-1] if call else "",
-        state_machine_arn="",
-        resource=str(parameters.get("FunctionName")),
-        retry_count=call.retry_count if call else 0,
-    )
+    context = attempt.context if attempt else TaskContext("", "", "", "", function, 0)
     response: dict[str, Any] = {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
     try:
         response["Payload"] = json_safe(handler(event, context))
     except Exception as exc:
-        LOG.info("Lambda %s raised %s", parameters.get("FunctionName"), type(exc).__name__, exc_info=True)
+        LOG.info("Lambda %s raised %s", function, type(exc).__name__, exc_info=True)
         response.update(FunctionError="Unhandled", Payload=lambda_error_payload(exc))
     return response
 

@@ -25,7 +25,7 @@ from pipeline_cli.errors import CliError, error_code, error_message
 from pipeline_cli.registry import get_model, newest_with_status, now_iso, status_update
 
 DEPLOYABLE: Final = (ModelStatus.RETIRED, ModelStatus.EVALUATED)
-_WHY_NOT: Final = {
+_WHY_NOT: Final[dict[str, str]] = {  # StrEnum keys: looked up with plain status strings
     ModelStatus.REJECTED: "it failed the quality gate",
     ModelStatus.FAILED: "its training run failed",
     ModelStatus.TRAINING: "it has not finished training",
@@ -61,12 +61,11 @@ def refuse(model: dict[str, Any]) -> CliError:
     name = model["model_name"]
     if status == ModelStatus.DEPLOYED:
         return CliError(f"{name} is already deployed.")
-    reason = _WHY_NOT.get(ModelStatus(status)) if status in ModelStatus.__members__ else None
+    reason = _WHY_NOT.get(status)
     detail = model.get("rejection") or model.get("failure_error")
     because = f": {reason}" + (f" ({detail})" if detail else "") if reason else ""
-    return CliError(
-        f"{name} is {status}{because}; only {' or '.join(s.value for s in DEPLOYABLE)} models can be deployed."
-    )
+    allowed = " or ".join(s.value for s in DEPLOYABLE)
+    return CliError(f"{name} is {status}{because}; only {allowed} models can be deployed.")
 
 
 def plan_rollback(backend: Backend, to: str | None) -> RollbackPlan:
@@ -198,7 +197,8 @@ def switch_endpoint(
         return
     if endpoint["EndpointStatus"] != "InService":
         raise CliError(
-            f"Endpoint {plan.endpoint_name} is {endpoint['EndpointStatus']}: wait until it is InService, then retry."
+            f"Endpoint {plan.endpoint_name} is {endpoint['EndpointStatus']}: "
+            "wait until it is InService, then retry."
         )
     sagemaker.update_endpoint(**{**fill(steps["updateEndpoint"], values), "EndpointName": plan.endpoint_name})
 
@@ -212,11 +212,12 @@ def wait_in_service(
         described = sagemaker.describe_endpoint(EndpointName=endpoint)
         status = described["EndpointStatus"]
         reason = described.get("FailureReason", "")
-        if status == "InService" and described.get("EndpointConfigName") == config:
+        serving = described.get("EndpointConfigName")
+        if status == "InService" and serving == config:
             return
-        if status == "Failed" or (status == "InService" and described.get("EndpointConfigName") != config):
+        if status in ("Failed", "InService"):  # InService on another config: the update rolled back
             raise CliError(
-                f"Endpoint {endpoint} did not take {config} ({status}, serving {described.get('EndpointConfigName')}): "
+                f"Endpoint {endpoint} did not take {config} ({status}, serving {serving}): "
                 f"{reason or 'see its CloudWatch logs'}. The registry was not changed."
             )
         if time.monotonic() > deadline:

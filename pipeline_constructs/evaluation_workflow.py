@@ -19,16 +19,14 @@ from constructs import Construct
 from .sagemaker_tasks import JoinedTransformJob, transform_input
 from .state_machine import build_state_machine
 from .workflow_steps import (
-    ERROR_PATH,
-    LAMBDA_TRANSIENT,
     NOW,
     SAGEMAKER_TRANSIENT,
     STEP_FUNCTIONS_TRANSIENT,
     RegistrySteps,
     catch_all,
     dynamo_number,
-    failure_message,
-    notify,
+    invoke_lambda,
+    notify_and_fail,
     retry_transient,
 )
 
@@ -59,20 +57,10 @@ class EvaluationWorkflow(Construct):
         super().__init__(scope, construct_id)
         registry = RegistrySteps(self, table=registry_table, model_name_path="$.champion.model_name")
 
-        fail = sfn.Fail(
-            self, "EvaluationFailed", cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error"
-        )
-        notify_failure = notify(
-            self,
-            "NotifyFailure",
-            topic=topic,
-            subject="ML pipeline: evaluation failed",
-            message=failure_message("evaluation"),
-        )
-        catch_all(notify_failure, fail)
-        notify_failure.next(fail)
+        notify_failure = notify_and_fail(self, topic=topic, workflow="evaluation", fail_id="EvaluationFailed")
 
-        validate = self._lambda(
+        validate = invoke_lambda(
+            self,
             "ValidateInput",
             validate_input,
             payload={"workflow": "evaluation", "input": sfn.JsonPath.string_at("$$.Execution.Input")},
@@ -115,7 +103,8 @@ class EvaluationWorkflow(Construct):
             result_path=sfn.JsonPath.DISCARD,
         )
         retry_transient(transform, SAGEMAKER_TRANSIENT, interval_seconds=30)
-        score = self._lambda(
+        score = invoke_lambda(
+            self,
             "EvaluatePredictions",
             evaluate_predictions,
             payload={
@@ -248,18 +237,3 @@ class EvaluationWorkflow(Construct):
                 targets.SfnStateMachine(self.state_machine, input=events.RuleTargetInput.from_object({}))
             ],
         )
-
-    def _lambda(
-        self, construct_id: str, function: lambda_.IFunction, *, payload: dict, result_path: str
-    ) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            self,
-            construct_id,
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(payload),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path=result_path,
-        )
-        retry_transient(task, LAMBDA_TRANSIENT)
-        return task

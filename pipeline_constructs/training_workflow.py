@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, Size, Stack
+from aws_cdk import Duration, Size
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -30,8 +30,8 @@ from training_code.contract import (
     TUNING_OBJECTIVE,
 )
 
+from .endpoint_deployment import EndpointDeployment, EndpointOptions, sagemaker_arn
 from .sagemaker_tasks import (
-    BlueGreenUpdateEndpoint,
     JoinedTransformJob,
     SpotTrainingJob,
     SyncJobState,
@@ -40,21 +40,20 @@ from .sagemaker_tasks import (
 from .state_machine import build_state_machine
 from .workflow_steps import (
     ERROR_PATH,
-    LAMBDA_TRANSIENT,
     SAGEMAKER_SDK_TRANSIENT,
     SAGEMAKER_TRANSIENT,
     RegistrySteps,
     catch_all,
     dynamo_number,
-    failure_message,
+    invoke_lambda,
     notify,
+    notify_and_fail,
     retry_transient,
 )
 
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
 RAW_DIR = f"{PROCESSING_ROOT}/input/raw"
-POLL_INTERVAL_SECONDS = 30
 # Search space of the tuning job (attempt_plan leaves these out of the static hyperparameters).
 TUNING_PARAMETER_RANGES = {
     "ContinuousParameterRanges": [
@@ -73,17 +72,6 @@ class ImageUris:
     training: str
     processing: str
     inference: str
-
-
-@dataclass(frozen=True)
-class EndpointOptions:
-    """The endpoint is infrastructure: its size is set in cdk.json, not per execution."""
-
-    name: str
-    instance_type: str
-    initial_instance_count: int
-    max_wait_minutes: int
-    rollback_alarm_names: list[str]
 
 
 class TrainingWorkflow(Construct):
@@ -113,22 +101,10 @@ class TrainingWorkflow(Construct):
         self._images = images
         self._code_uri = code_uri
         self._topic = topic
-        self._endpoint = endpoint
         self._registry = RegistrySteps(self, table=registry_table, model_name_path="$.attempt.model_name")
         self._custom_states: list[SyncJobState] = []
 
-        fail = sfn.Fail(
-            self, "WorkflowFailed", cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error"
-        )
-        notify_failure = notify(
-            self,
-            "NotifyFailure",
-            topic=topic,
-            subject="ML pipeline: training run failed",
-            message=failure_message("training"),
-        )
-        catch_all(notify_failure, fail)
-        notify_failure.next(fail)
+        notify_failure = notify_and_fail(self, topic=topic, workflow="training", fail_id="WorkflowFailed")
         record_failure = self._registry.set_status(
             "RecordFailure",
             ModelStatus.FAILED,
@@ -146,7 +122,8 @@ class TrainingWorkflow(Construct):
         self._before_attempt_failure = notify_failure
         self._attempt_failure = record_failure
 
-        validate = self._lambda(
+        validate = invoke_lambda(
+            self,
             "ValidateInput",
             validate_input,
             payload={"workflow": "training", "input": sfn.JsonPath.string_at("$$.Execution.Input")},
@@ -155,7 +132,8 @@ class TrainingWorkflow(Construct):
         )
         find_champion = self._find_champion()
         preprocess = self._preprocess()
-        plan = self._lambda(
+        plan = invoke_lambda(
+            self,
             "PlanAttempt",
             plan_attempt,
             payload={
@@ -209,7 +187,9 @@ class TrainingWorkflow(Construct):
                 "evaluation_report_uri": _s("$.evaluation.candidate.report_uri"),
             },
         )
-        deploy = self._deploy()
+        deploy = EndpointDeployment(
+            self, endpoint=endpoint, registry=self._registry, topic=topic, on_failure=record_failure
+        ).entry
         rejected = self._rejection(plan)
 
         for state in (record_trained, record_evaluated):
@@ -250,28 +230,6 @@ class TrainingWorkflow(Construct):
                 self.state_machine.add_to_role_policy(statement)
 
     # -- building blocks -------------------------------------------------------------------------
-
-    def _lambda(
-        self,
-        construct_id: str,
-        function: lambda_.IFunction,
-        *,
-        payload: dict,
-        result_path: str,
-        failure: sfn.IChainable,
-    ) -> tasks.LambdaInvoke:
-        task = tasks.LambdaInvoke(
-            self,
-            construct_id,
-            lambda_function=function,
-            payload=sfn.TaskInput.from_object(payload),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path=result_path,
-        )
-        retry_transient(task, LAMBDA_TRANSIENT)
-        catch_all(task, failure)
-        return task
 
     def _find_champion(self) -> sfn.IChainable:
         query = self._registry.find_deployed("FindChampion", result_path="$.champion_query")
@@ -417,7 +375,7 @@ class TrainingWorkflow(Construct):
             service="sagemaker",
             action="describeTrainingJob",
             parameters={"TrainingJobName.$": "$.tuning.BestTrainingJob.TrainingJobName"},
-            iam_resources=[_arn(self, "training-job", "*")],
+            iam_resources=[sagemaker_arn(self, "training-job", "*")],
             result_selector=_TRAINING_SUMMARY,
             result_path="$.training",
         )
@@ -551,7 +509,8 @@ class TrainingWorkflow(Construct):
         both.branch(candidate)
         both.branch(champion_branch)
         catch_all(both, self._attempt_failure)
-        score = self._lambda(
+        score = invoke_lambda(
+            self,
             "EvaluatePredictions",
             evaluate_predictions,
             payload={
@@ -647,182 +606,6 @@ class TrainingWorkflow(Construct):
             .otherwise(give_up.next(fail))
         )
 
-    def _deploy(self) -> sfn.IChainable:
-        endpoint_name = self._endpoint.name
-        config = tasks.SageMakerCreateEndpointConfig(
-            self,
-            "CreateEndpointConfig",
-            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
-            production_variants=[
-                tasks.ProductionVariant(
-                    model_name=sfn.JsonPath.string_at("$.attempt.model_name"),
-                    variant_name="AllTraffic",
-                    instance_type=ec2.InstanceType(self._endpoint.instance_type),
-                    initial_instance_count=self._endpoint.initial_instance_count,
-                )
-            ],
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        exists = self._describe_endpoint("EndpointExists", result_path="$.existing_endpoint")
-        create = tasks.SageMakerCreateEndpoint(
-            self,
-            "CreateEndpoint",
-            endpoint_name=endpoint_name,
-            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        update = BlueGreenUpdateEndpoint(
-            self,
-            "UpdateEndpoint",
-            endpoint_name=endpoint_name,
-            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
-            rollback_alarm_names=self._endpoint.rollback_alarm_names,
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        for task in (config, create, update):
-            retry_transient(task, SAGEMAKER_TRANSIENT)
-            catch_all(task, self._attempt_failure)
-        # DescribeEndpoint fails for an endpoint that does not exist: that means "create it".
-        exists.add_catch(create, errors=[sfn.Errors.TASKS_FAILED], result_path="$.existing_endpoint")
-
-        wait_until_in_service = self._wait_until_in_service()
-        create.next(wait_until_in_service)
-        update.next(wait_until_in_service)
-        return config.next(exists).next(update)
-
-    def _describe_endpoint(self, construct_id: str, *, result_path: str) -> tasks.CallAwsService:
-        task = tasks.CallAwsService(
-            self,
-            construct_id,
-            service="sagemaker",
-            action="describeEndpoint",
-            parameters={"EndpointName": self._endpoint.name},
-            iam_resources=[_arn(self, "endpoint", self._endpoint.name.lower())],
-            result_selector={
-                "status.$": "$.EndpointStatus",
-                "config.$": "$.EndpointConfigName",
-            },
-            result_path=result_path,
-        )
-        retry_transient(task, SAGEMAKER_SDK_TRANSIENT)
-        return task
-
-    def _wait_until_in_service(self) -> sfn.IChainable:
-        max_polls = self._endpoint.max_wait_minutes * 60 // POLL_INTERVAL_SECONDS
-        start = sfn.Pass(
-            self, "StartPolling", result=sfn.Result.from_object({"polls": 0}), result_path="$.poll"
-        )
-        wait = sfn.Wait(
-            self, "WaitForEndpoint", time=sfn.WaitTime.duration(Duration.seconds(POLL_INTERVAL_SECONDS))
-        )
-        describe = self._describe_endpoint("DescribeEndpoint", result_path="$.endpoint")
-        catch_all(describe, self._attempt_failure)
-        count = sfn.Pass(
-            self, "CountPoll", parameters={"polls.$": "States.MathAdd($.poll.polls, 1)"}, result_path="$.poll"
-        )
-        promote = self._promote()
-        failed = sfn.Pass(
-            self,
-            "EndpointDidNotDeploy",
-            parameters={
-                "Error": "EndpointNotInService",
-                "Cause.$": (
-                    "States.Format('Endpoint status {} with config {}', $.endpoint.status, $.endpoint.config)"
-                ),
-            },
-            result_path=ERROR_PATH,
-        ).next(self._attempt_failure)
-        timed_out = sfn.Pass(
-            self,
-            "EndpointWaitExhausted",
-            parameters={
-                "Error": "EndpointNotInService",
-                "Cause": f"Endpoint not InService after {self._endpoint.max_wait_minutes} minutes",
-            },
-            result_path=ERROR_PATH,
-        ).next(self._attempt_failure)
-        check = (
-            sfn.Choice(self, "EndpointInService?")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.string_equals("$.endpoint.status", "InService"),
-                    sfn.Condition.string_equals_json_path(
-                        "$.endpoint.config", "$.attempt.endpoint_config_name"
-                    ),
-                ),
-                promote,
-            )
-            # InService on another config: the update was rolled back.
-            .when(sfn.Condition.string_equals("$.endpoint.status", "InService"), failed)
-            .when(sfn.Condition.string_equals("$.endpoint.status", "Failed"), failed)
-            .when(sfn.Condition.string_equals("$.endpoint.status", "RollingBack"), wait)
-            .when(sfn.Condition.number_greater_than_equals("$.poll.polls", max_polls), timed_out)
-            .otherwise(count.next(wait))
-        )
-        return start.next(wait).next(describe).next(check)
-
-    def _promote(self) -> sfn.IChainable:
-        deployed_attributes = {
-            "endpoint_name": {"S": self._endpoint.name},
-            "endpoint_config_name": {"S.$": "$.attempt.endpoint_config_name"},
-        }
-        swap = self._registry.transact(
-            "PromoteAndRetire",
-            comment="New champion DEPLOYED and the old one RETIRED, in one transaction",
-            items=[
-                self._registry.status_update_item(
-                    model_name_path="$.attempt.model_name",
-                    status=ModelStatus.DEPLOYED,
-                    expected=ModelStatus.EVALUATED,
-                    extra=deployed_attributes,
-                ),
-                self._registry.status_update_item(
-                    model_name_path="$.champion.model_name",
-                    status=ModelStatus.RETIRED,
-                    expected=ModelStatus.DEPLOYED,
-                    extra={"retired_by": {"S.$": "$.attempt.model_name"}},
-                ),
-            ],
-        )
-        first = self._registry.transact(
-            "PromoteFirstModel",
-            comment="First champion: nothing to retire",
-            items=[
-                self._registry.status_update_item(
-                    model_name_path="$.attempt.model_name",
-                    status=ModelStatus.DEPLOYED,
-                    expected=ModelStatus.EVALUATED,
-                    extra=deployed_attributes,
-                ),
-            ],
-        )
-        announce = notify(
-            self,
-            "NotifyDeployed",
-            topic=self._topic,
-            subject="ML pipeline: model deployed",
-            message={
-                "event": "DEPLOYED",
-                "execution": sfn.JsonPath.execution_id,
-                "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
-                "endpoint": self._endpoint.name,
-                "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
-                "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
-                "replaced": sfn.JsonPath.string_at("$.champion.model_name"),
-            },
-        )
-        done = sfn.Succeed(self, "Deployed")
-        for task in (swap, first):
-            catch_all(task, self._attempt_failure)
-            task.next(announce)
-        catch_all(announce, done)
-        announce.next(done)
-        return (
-            sfn.Choice(self, "RetireChampion?")
-            .when(sfn.Condition.boolean_equals("$.champion.present", True), swap)
-            .otherwise(first)
-        )
-
 
 _TRAINING_SUMMARY = {
     "training_job_name.$": "$.TrainingJobName",
@@ -864,7 +647,3 @@ def _processing_input(name: str, uri: str, local_path: str, *, sharded: bool) ->
             "S3DataDistributionType": "ShardedByS3Key" if sharded else "FullyReplicated",
         },
     }
-
-
-def _arn(scope: Construct, resource: str, name: str) -> str:
-    return Stack.of(scope).format_arn(service="sagemaker", resource=resource, resource_name=name)

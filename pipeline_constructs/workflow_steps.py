@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -239,3 +240,44 @@ def failure_message(workflow: str) -> dict[str, Any]:
         "error": sfn.JsonPath.string_at(f"{ERROR_PATH}.Error"),
         "cause": sfn.JsonPath.string_at(f"{ERROR_PATH}.Cause"),
     }
+
+
+def notify_and_fail(scope: Construct, *, topic: sns.ITopic, workflow: str, fail_id: str) -> tasks.SnsPublish:
+    """Publish the failure (error and cause), then fail the execution with them."""
+    fail = sfn.Fail(scope, fail_id, cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error")
+    announce = notify(
+        scope,
+        "NotifyFailure",
+        topic=topic,
+        subject=f"ML pipeline: {workflow} run failed",
+        message=failure_message(workflow),
+    )
+    # A notification that cannot be sent must not hide the original failure.
+    catch_all(announce, fail)
+    announce.next(fail)
+    return announce
+
+
+def invoke_lambda(
+    scope: Construct,
+    construct_id: str,
+    function: lambda_.IFunction,
+    *,
+    payload: Mapping[str, Any],
+    result_path: str,
+    failure: sfn.IChainable | None = None,
+) -> tasks.LambdaInvoke:
+    """Call a handler with a JSON payload; its return value lands at `result_path`."""
+    task = tasks.LambdaInvoke(
+        scope,
+        construct_id,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(dict(payload)),
+        payload_response_only=True,
+        retry_on_service_exceptions=False,
+        result_path=result_path,
+    )
+    retry_transient(task, LAMBDA_TRANSIENT)
+    if failure is not None:
+        catch_all(task, failure)
+    return task

@@ -24,13 +24,14 @@ from lambdas.artifact_layout import (
 from pipeline_constructs import grants
 from pipeline_constructs.code_assets import TrainingCodeAsset
 from pipeline_constructs.container_images import ContainerImages, ImageSpec
+from pipeline_constructs.endpoint_deployment import EndpointOptions
 from pipeline_constructs.evaluation_workflow import EvaluationWorkflow
 from pipeline_constructs.functions import PipelineFunctions
 from pipeline_constructs.notifications import PipelineNotifications
 from pipeline_constructs.registry import ModelRegistry
 from pipeline_constructs.sagemaker_role import SageMakerExecutionRole
 from pipeline_constructs.storage import PipelineStorage
-from pipeline_constructs.training_workflow import EndpointOptions, ImageUris, TrainingWorkflow
+from pipeline_constructs.training_workflow import ImageUris, TrainingWorkflow
 from stacks.settings import PipelineSettings
 from training_code.contract import TRAINING_ENTRY_POINT
 

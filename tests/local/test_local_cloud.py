@@ -344,3 +344,9 @@ def test_missing_permission_fails_before_the_execution_starts(cloud: LocalCloud)
 def test_granted_state_machines_pass_the_iam_check(cloud: LocalCloud) -> None:
     for output in ("FlowArn", "ParentArn", "DeployArn"):
         assert cloud.check_iam(cloud.outputs[output]) == [], output
+
+
+def test_a_second_cloud_in_the_same_process_is_refused(cloud: LocalCloud) -> None:
+    with pytest.raises(RuntimeError, match="already installed"), LocalCloud(cloud.template):
+        pass
+    assert cloud.client("s3").list_buckets()["Buckets"]  # the running cloud was left alone

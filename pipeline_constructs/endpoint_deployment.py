@@ -1,0 +1,248 @@
+"""Deploying a model that passed the gate: endpoint config, create or blue/green update, wait, promote.
+
+Endpoints have no `.sync` integration, so the wait is a bounded DescribeEndpoint poll. The
+registry changes (new champion DEPLOYED, old one RETIRED) happen in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from lambdas.model_registry import ModelStatus
+
+from .sagemaker_tasks import BlueGreenUpdateEndpoint
+from .workflow_steps import (
+    ERROR_PATH,
+    SAGEMAKER_SDK_TRANSIENT,
+    SAGEMAKER_TRANSIENT,
+    RegistrySteps,
+    catch_all,
+    notify,
+    retry_transient,
+)
+
+POLL_INTERVAL_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    """The endpoint is infrastructure: its size is set in cdk.json, not per execution."""
+
+    name: str
+    instance_type: str
+    initial_instance_count: int
+    max_wait_minutes: int
+    rollback_alarm_names: list[str]
+
+
+class EndpointDeployment:
+    """The deploy steps of the training workflow, built in its scope; `entry` is the first state."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        endpoint: EndpointOptions,
+        registry: RegistrySteps,
+        topic: sns.ITopic,
+        on_failure: sfn.IChainable,
+    ) -> None:
+        self._scope = scope
+        self._endpoint = endpoint
+        self._registry = registry
+        self._topic = topic
+        self._on_failure = on_failure
+        self.entry = self._build()
+
+    def _build(self) -> sfn.IChainable:
+        endpoint_name = self._endpoint.name
+        config = tasks.SageMakerCreateEndpointConfig(
+            self._scope,
+            "CreateEndpointConfig",
+            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
+            production_variants=[
+                tasks.ProductionVariant(
+                    model_name=sfn.JsonPath.string_at("$.attempt.model_name"),
+                    variant_name="AllTraffic",
+                    instance_type=ec2.InstanceType(self._endpoint.instance_type),
+                    initial_instance_count=self._endpoint.initial_instance_count,
+                )
+            ],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        exists = self._describe_endpoint("EndpointExists", result_path="$.existing_endpoint")
+        create = tasks.SageMakerCreateEndpoint(
+            self._scope,
+            "CreateEndpoint",
+            endpoint_name=endpoint_name,
+            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        update = BlueGreenUpdateEndpoint(
+            self._scope,
+            "UpdateEndpoint",
+            endpoint_name=endpoint_name,
+            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
+            rollback_alarm_names=self._endpoint.rollback_alarm_names,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        for task in (config, create, update):
+            retry_transient(task, SAGEMAKER_TRANSIENT)
+            catch_all(task, self._on_failure)
+        # DescribeEndpoint fails for an endpoint that does not exist: that means "create it".
+        exists.add_catch(create, errors=[sfn.Errors.TASKS_FAILED], result_path="$.existing_endpoint")
+
+        wait_until_in_service = self._wait_until_in_service()
+        create.next(wait_until_in_service)
+        update.next(wait_until_in_service)
+        return config.next(exists).next(update)
+
+    def _describe_endpoint(self, construct_id: str, *, result_path: str) -> tasks.CallAwsService:
+        task = tasks.CallAwsService(
+            self._scope,
+            construct_id,
+            service="sagemaker",
+            action="describeEndpoint",
+            parameters={"EndpointName": self._endpoint.name},
+            iam_resources=[sagemaker_arn(self._scope, "endpoint", self._endpoint.name.lower())],
+            result_selector={
+                "status.$": "$.EndpointStatus",
+                "config.$": "$.EndpointConfigName",
+            },
+            result_path=result_path,
+        )
+        retry_transient(task, SAGEMAKER_SDK_TRANSIENT)
+        return task
+
+    def _wait_until_in_service(self) -> sfn.IChainable:
+        max_polls = self._endpoint.max_wait_minutes * 60 // POLL_INTERVAL_SECONDS
+        start = sfn.Pass(
+            self._scope, "StartPolling", result=sfn.Result.from_object({"polls": 0}), result_path="$.poll"
+        )
+        wait = sfn.Wait(
+            self._scope,
+            "WaitForEndpoint",
+            time=sfn.WaitTime.duration(Duration.seconds(POLL_INTERVAL_SECONDS)),
+        )
+        describe = self._describe_endpoint("DescribeEndpoint", result_path="$.endpoint")
+        catch_all(describe, self._on_failure)
+        count = sfn.Pass(
+            self._scope,
+            "CountPoll",
+            parameters={"polls.$": "States.MathAdd($.poll.polls, 1)"},
+            result_path="$.poll",
+        )
+        promote = self._promote()
+        failed = sfn.Pass(
+            self._scope,
+            "EndpointDidNotDeploy",
+            parameters={
+                "Error": "EndpointNotInService",
+                "Cause.$": (
+                    "States.Format('Endpoint status {} with config {}', $.endpoint.status, $.endpoint.config)"
+                ),
+            },
+            result_path=ERROR_PATH,
+        ).next(self._on_failure)
+        timed_out = sfn.Pass(
+            self._scope,
+            "EndpointWaitExhausted",
+            parameters={
+                "Error": "EndpointNotInService",
+                "Cause": f"Endpoint not InService after {self._endpoint.max_wait_minutes} minutes",
+            },
+            result_path=ERROR_PATH,
+        ).next(self._on_failure)
+        check = (
+            sfn.Choice(self._scope, "EndpointInService?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.string_equals("$.endpoint.status", "InService"),
+                    sfn.Condition.string_equals_json_path(
+                        "$.endpoint.config", "$.attempt.endpoint_config_name"
+                    ),
+                ),
+                promote,
+            )
+            # InService on another config: the update was rolled back.
+            .when(sfn.Condition.string_equals("$.endpoint.status", "InService"), failed)
+            .when(sfn.Condition.string_equals("$.endpoint.status", "Failed"), failed)
+            .when(sfn.Condition.string_equals("$.endpoint.status", "RollingBack"), wait)
+            .when(sfn.Condition.number_greater_than_equals("$.poll.polls", max_polls), timed_out)
+            .otherwise(count.next(wait))
+        )
+        return start.next(wait).next(describe).next(check)
+
+    def _promote(self) -> sfn.IChainable:
+        deployed_attributes = {
+            "endpoint_name": {"S": self._endpoint.name},
+            "endpoint_config_name": {"S.$": "$.attempt.endpoint_config_name"},
+        }
+        swap = self._registry.transact(
+            "PromoteAndRetire",
+            comment="New champion DEPLOYED and the old one RETIRED, in one transaction",
+            items=[
+                self._registry.status_update_item(
+                    model_name_path="$.attempt.model_name",
+                    status=ModelStatus.DEPLOYED,
+                    expected=ModelStatus.EVALUATED,
+                    extra=deployed_attributes,
+                ),
+                self._registry.status_update_item(
+                    model_name_path="$.champion.model_name",
+                    status=ModelStatus.RETIRED,
+                    expected=ModelStatus.DEPLOYED,
+                    extra={"retired_by": {"S.$": "$.attempt.model_name"}},
+                ),
+            ],
+        )
+        first = self._registry.transact(
+            "PromoteFirstModel",
+            comment="First champion: nothing to retire",
+            items=[
+                self._registry.status_update_item(
+                    model_name_path="$.attempt.model_name",
+                    status=ModelStatus.DEPLOYED,
+                    expected=ModelStatus.EVALUATED,
+                    extra=deployed_attributes,
+                ),
+            ],
+        )
+        announce = notify(
+            self._scope,
+            "NotifyDeployed",
+            topic=self._topic,
+            subject="ML pipeline: model deployed",
+            message={
+                "event": "DEPLOYED",
+                "execution": sfn.JsonPath.execution_id,
+                "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
+                "endpoint": self._endpoint.name,
+                "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
+                "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
+                "replaced": sfn.JsonPath.string_at("$.champion.model_name"),
+            },
+        )
+        done = sfn.Succeed(self._scope, "Deployed")
+        for task in (swap, first):
+            catch_all(task, self._on_failure)
+            task.next(announce)
+        catch_all(announce, done)
+        announce.next(done)
+        return (
+            sfn.Choice(self._scope, "RetireChampion?")
+            .when(sfn.Condition.boolean_equals("$.champion.present", True), swap)
+            .otherwise(first)
+        )
+
+
+def sagemaker_arn(scope: Construct, resource: str, name: str) -> str:
+    """ARN of a SageMaker resource (or a name pattern) in the stack's account and region."""
+    return Stack.of(scope).format_arn(service="sagemaker", resource=resource, resource_name=name)
