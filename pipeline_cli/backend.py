@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from pipeline_cli._paths import REPO_ROOT
 from pipeline_cli.definitions import WORKFLOW_OUTPUTS, definition_by_workflow
-from pipeline_cli.errors import CliError, error_code, error_message
+from pipeline_cli.errors import NO_REGION, CliError, error_code, error_message
 
 DEFAULT_STACK: Final = "TfModelLifecycle"  # app.STACK_NAME, without importing the CDK app (seconds)
 SESSION_ENV: Final = "MLPIPELINE_SESSION"
@@ -148,10 +148,11 @@ def deployed_template(cloudformation: BaseClient, stack: str) -> dict[str, Any]:
 def aws_backend(target: Target, *, client_factory: ClientFactory | None = None) -> Backend:
     """The deployed stack, with the user's credentials and region."""
     if client_factory is None:
-        session = boto3.session.Session(region_name=target.region)
+        # AWS_REGION as the AWS CLI v2 and the SDKs read it; botocore itself reads AWS_DEFAULT_REGION.
+        session = boto3.session.Session(region_name=target.region or os.environ.get("AWS_REGION"))
         region = session.region_name
         if not region:
-            raise CliError("No AWS region: pass --region, or set AWS_REGION or a region in your profile.")
+            raise CliError(NO_REGION)
 
         def factory(service: str) -> BaseClient:
             return session.client(service, region_name=region)

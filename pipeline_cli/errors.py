@@ -30,6 +30,9 @@ NO_CREDENTIALS: Final = (
     "No AWS credentials found: run `aws configure` or `aws sso login`, set AWS_PROFILE, "
     "or use --local for the local session."
 )
+NO_REGION: Final = (
+    "No AWS region: pass --region, or set AWS_REGION / AWS_DEFAULT_REGION or a region in your profile."
+)
 
 
 class CliError(Exception):
@@ -57,7 +60,7 @@ def explain(error: Exception) -> CliError | None:
     if isinstance(error, ProfileNotFound):
         return CliError(f"{error}: check AWS_PROFILE or ~/.aws/config.")
     if isinstance(error, NoRegionError):
-        return CliError("No AWS region: pass --region, or set AWS_REGION or a region in your profile.")
+        return CliError(NO_REGION)
     if isinstance(error, EndpointConnectionError):
         return CliError(f"Cannot reach {error.kwargs.get('endpoint_url')}: check the network or the region.")
     if isinstance(error, ClientError):

@@ -1,0 +1,153 @@
+"""CLI fixtures: stubbed AWS backends, and one local stack (real synth, fake fast SageMaker) per package."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+from botocore.stub import Stubber
+from typer.testing import CliRunner, Result
+
+from local_mode.local_cloud import ExecutionResult, LocalCloud
+from pipeline_cli.backend import Backend
+from pipeline_cli.cli import app
+from pipeline_cli.local_sagemaker_api import SageMakerApiServer
+from tests.cli.fake_sagemaker import FakeSageMaker
+
+REGION = "us-east-1"
+OUTPUTS = {
+    "TrainingWorkflowArn": "arn:aws:states:us-east-1:123456789012:stateMachine:Training",
+    "EvaluationWorkflowArn": "arn:aws:states:us-east-1:123456789012:stateMachine:Evaluation",
+    "DataBucketName": "data-bucket",
+    "ArtifactsBucketName": "artifacts-bucket",
+    "ModelRegistryTableName": "registry",
+    "NotificationTopicArn": "arn:aws:sns:us-east-1:123456789012:topic",
+    "EndpointName": "tf2-digits",
+    "SageMakerRoleArn": "arn:aws:iam::123456789012:role/sagemaker",
+}
+TRANSFORM_RECORDS = 20
+
+Invoke = Callable[..., Result]
+
+
+@dataclass
+class Stubs:
+    """Real botocore clients with Stubbers, behind a Backend the commands accept."""
+
+    backend: Backend
+    clients: dict[str, BaseClient]
+    stubbers: dict[str, Stubber]
+
+    def __getitem__(self, service: str) -> Stubber:
+        return self.stubbers[service]
+
+
+@pytest.fixture
+def stubs() -> Iterator[Stubs]:
+    services = ("cloudformation", "stepfunctions", "sagemaker", "dynamodb")
+    clients = {s: boto3.session.Session().client(s, region_name=REGION) for s in services}  # type: ignore[call-overload]
+    stubbers = {s: Stubber(c) for s, c in clients.items()}
+    for stubber in stubbers.values():
+        stubber.activate()
+    backend = Backend(
+        region=REGION,
+        outputs=dict(OUTPUTS),
+        client_factory=clients.__getitem__,
+        load_template=lambda: {"Resources": {}, "Outputs": {}},
+        console_url=lambda arn: f"https://console/{arn}",
+        poll_seconds=0.0,
+    )
+    yield Stubs(backend, clients, stubbers)
+    for stubber in stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+@pytest.fixture
+def invoke() -> Invoke:
+    """Run the CLI in process; stderr apart from stdout, so one-line errors can be checked."""
+
+    def run(*args: str, input: str | None = None, env: Mapping[str, str] | None = None) -> Result:
+        return CliRunner().invoke(app, list(args), input=input, env=dict(env or {}), catch_exceptions=False)
+
+    return run
+
+
+# --- the local stack ------------------------------------------------------------------------------
+
+
+@dataclass
+class LocalStack:
+    cloud: LocalCloud
+    sagemaker: FakeSageMaker
+    session_file: Path
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self.cloud.outputs
+
+    def train(self, execution_input: Mapping[str, Any] | None = None, *, name: str) -> ExecutionResult:
+        return self.cloud.run(self.outputs["TrainingWorkflowArn"], dict(execution_input or {}), name=name, timeout=60)
+
+    def registry(self) -> dict[str, dict[str, Any]]:
+        from pipeline_cli.registry import from_item
+
+        items = self.cloud.client("dynamodb").scan(TableName=self.outputs["ModelRegistryTableName"])["Items"]
+        return {item["model_name"]["S"]: from_item(item) for item in items}
+
+
+def _labelled_records() -> bytes:
+    return "\n".join(
+        json.dumps({"id": f"r{i}", "label": i % 10, "features": [0] * 784}) for i in range(TRANSFORM_RECORDS)
+    ).encode()
+
+
+@pytest.fixture(scope="package")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The real app synthesized and running in LocalCloud; SageMaker is FakeSageMaker, served to the
+    CLI over its API as `local_mode serve` does; session.json written as serve writes it."""
+    import app as cdk_app
+
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # every forwarded SageMaker call logs otherwise
+    workdir = tmp_path_factory.mktemp("local-session")
+    cdk_app.build_app(outdir=str(workdir / "cdk.out")).synth()
+    built: dict[str, FakeSageMaker] = {}
+
+    def sagemaker(cloud: LocalCloud) -> FakeSageMaker:
+        built["fake"] = FakeSageMaker(cloud.client("s3"), cloud.region)
+        return built["fake"]
+
+    with (
+        LocalCloud.from_cdk_out(workdir / "cdk.out", cdk_app.STACK_NAME, sagemaker=sagemaker) as cloud,
+        SageMakerApiServer(built["fake"]) as api,
+    ):
+        data = cloud.outputs["DataBucketName"]
+        for prefix in ("prepared/digits/transform/", "labelled/latest/transform/"):
+            cloud.client("s3").put_object(Bucket=data, Key=f"{prefix}part-0.jsonl", Body=_labelled_records())
+        session = {
+            "endpoint_url": cloud.endpoint_url,
+            "region": cloud.region,
+            "outputs": cloud.outputs,
+            "template_path": f"cdk.out/{cdk_app.STACK_NAME}.template.json",  # relative: to the session file
+            "sagemaker_api_url": api.url,
+        }
+        session_file = workdir / "session.json"
+        session_file.write_text(json.dumps(session))
+        yield LocalStack(cloud=cloud, sagemaker=built["fake"], session_file=session_file)
+
+
+@pytest.fixture
+def local_invoke(local_stack: LocalStack, invoke: Invoke) -> Invoke:
+    """The CLI with --local pointed at the package's local stack."""
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return invoke("--local", *args, input=input, env={"MLPIPELINE_SESSION": str(local_stack.session_file)})
+
+    return run
