@@ -36,7 +36,7 @@ demo: $(PY_STAMP)
 ## lint: ruff and mypy (shipped code is checked from its own folder, as it runs)
 lint: $(PY_STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy app.py stacks pipeline_constructs pipeline_cli local_mode tests/infra tests/local
+	$(PY) -m mypy app.py stacks pipeline_constructs pipeline_cli local_mode benchmarks tests/infra tests/local tests/e2e tests/workflows tests/cli
 	cd lambdas && MYPYPATH=../training_code ../$(PY) -m mypy --config-file ../pyproject.toml .
 	cd training_code && ../$(PY) -m mypy --config-file ../pyproject.toml .
 	MYPYPATH=lambdas:training_code $(PY) -m mypy tests/unit tests/training

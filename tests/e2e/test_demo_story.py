@@ -39,5 +39,8 @@ def test_demo_story_runs_end_to_end(tmp_path: Path) -> None:
     assert retired["retired_by"] == deployed["model_name"]
     assert deployed["champion_at_training"] == retired["model_name"]  # lineage
     assert len(retired["evaluations"]) == 1  # the evaluation that found the decay
-    assert written["endpoint"]["shifted_accuracy_new_model"] > written["endpoint"]["shifted_accuracy_first_model"]
+    assert (
+        written["endpoint"]["shifted_accuracy_new_model"]
+        > written["endpoint"]["shifted_accuracy_first_model"]
+    )
     assert [e["status"] for e in written["executions"]] == ["SUCCEEDED", "SUCCEEDED"]

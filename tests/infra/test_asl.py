@@ -39,6 +39,8 @@ def test_definition_is_valid_asl(resolved_definitions: dict[str, str], workflow:
     assert "${Token" not in definition and "arn::" not in definition
     path = tmp_path / f"{workflow}.asl.json"
     path.write_text(definition)
-    result = subprocess.run([str(VALIDATOR), "--json-path", str(path)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(VALIDATOR), "--json-path", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(definition)["StartAt"] == "ValidateInput"
