@@ -120,6 +120,8 @@ def watch(
             time.sleep(pause)
             view = load_execution(sfn, arn)
             live.update(render(view, jobs), refresh=True)
+    if not console.is_terminal:  # Live ends its last line itself only on a terminal
+        console.line()
     console.print(summary(view))
     if view.running:
         raise CliError(f"{arn} is still running after {duration(timeout)}: watch it again later.")

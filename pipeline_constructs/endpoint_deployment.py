@@ -77,7 +77,7 @@ class EndpointDeployment:
             ],
             result_path=sfn.JsonPath.DISCARD,
         )
-        exists = self._describe_endpoint("EndpointExists", result_path="$.existing_endpoint")
+        find = self._find_endpoint()
         create = tasks.SageMakerCreateEndpoint(
             self._scope,
             "CreateEndpoint",
@@ -96,13 +96,43 @@ class EndpointDeployment:
         for task in (config, create, update):
             retry_transient(task, SAGEMAKER_TRANSIENT)
             catch_all(task, self._on_failure)
-        # DescribeEndpoint fails for an endpoint that does not exist: that means "create it".
-        exists.add_catch(create, errors=[sfn.Errors.TASKS_FAILED], result_path="$.existing_endpoint")
 
         wait_until_in_service = self._wait_until_in_service()
         create.next(wait_until_in_service)
         update.next(wait_until_in_service)
-        return config.next(exists).next(update)
+        exists = (
+            sfn.Choice(self._scope, "EndpointExists?", comment="Update a live endpoint, create a missing one")
+            .when(
+                sfn.Condition.string_matches(
+                    "$.existing_endpoint.listing", f'*"EndpointName":"{endpoint_name}"*'
+                ),
+                update,
+            )
+            .otherwise(create)
+        )
+        return config.next(find).next(exists)
+
+    def _find_endpoint(self) -> tasks.CallAwsService:
+        """Whether the endpoint exists, without treating "not found" as an error.
+
+        DescribeEndpoint reports a missing endpoint under the same error name as throttling
+        (SageMaker.SageMakerException), so retrying one would retry the other. ListEndpoints
+        answers both cases normally; the name filter is a substring match, so the Choice
+        after it checks the exact name in the listing.
+        """
+        task = tasks.CallAwsService(
+            self._scope,
+            "FindEndpoint",
+            service="sagemaker",
+            action="listEndpoints",
+            parameters={"NameContains": self._endpoint.name, "MaxResults": 100},
+            iam_resources=["*"],  # ListEndpoints has no resource-level permissions
+            result_selector={"listing.$": "States.JsonToString($.Endpoints)"},
+            result_path="$.existing_endpoint",
+        )
+        retry_transient(task, SAGEMAKER_SDK_TRANSIENT)
+        catch_all(task, self._on_failure)
+        return task
 
     def _describe_endpoint(self, construct_id: str, *, result_path: str) -> tasks.CallAwsService:
         task = tasks.CallAwsService(

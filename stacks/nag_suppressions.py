@@ -23,6 +23,7 @@ _JOB_NAMES = (
 _LAMBDA_VERSIONS = "CDK grants invoke on the function and its versions (ARN:*); the function itself is fixed"
 _NO_RESOURCE_LEVEL = (
     "These actions have no resource-level permissions (log delivery, X-Ray, sagemaker:ListTags, "
+    "sagemaker:ListEndpoints, "
     "ecr:GetAuthorizationToken, cloudwatch:PutMetricData with a namespace condition): "
     "AWS documents Resource '*'"
 )

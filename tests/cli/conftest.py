@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from botocore.stub import Stubber
 from typer.testing import CliRunner, Result
 
 from local_mode.local_cloud import ExecutionResult, LocalCloud
-from pipeline_cli.backend import Backend
+from pipeline_cli.backend import Backend, console_execution_url
 from pipeline_cli.cli import app
 from pipeline_cli.local_sagemaker_api import SageMakerApiServer
 from tests.cli.fake_sagemaker import FakeSageMaker
@@ -61,7 +62,7 @@ def stubs() -> Iterator[Stubs]:
         outputs=dict(OUTPUTS),
         client_factory=clients.__getitem__,
         load_template=lambda: {"Resources": {}, "Outputs": {}},
-        console_url=lambda arn: f"https://console/{arn}",
+        console_url=lambda arn: console_execution_url(REGION, arn),
         poll_seconds=0.0,
     )
     yield Stubs(backend, clients, stubbers)
@@ -116,6 +117,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     import app as cdk_app
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # every forwarded SageMaker call logs otherwise
+    # The Lambdas run in this process: their INFO lines would land in the CLI's captured stdout.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     workdir = tmp_path_factory.mktemp("local-session")
     cdk_app.build_app(outdir=str(workdir / "cdk.out")).synth()
     built: dict[str, FakeSageMaker] = {}
