@@ -39,7 +39,8 @@ class LocalSession:
             "region": self.cloud.region,
             "outputs": self.outputs,
             "template_path": str(self.template_path),
-            "endpoints_url": self.sagemaker.server_url if hasattr(self.sagemaker, "server_url") else None,
+            # SageMaker runtime (InvokeEndpoint) for the local endpoints.
+            "runtime_url": self.sagemaker.server_url,
         }
 
 
@@ -86,9 +87,7 @@ def open_session(workdir: Path, *, on_log: LogCallback | None = None) -> Iterato
                 outputs=dict(cloud.outputs),
             )
         finally:
-            close = getattr(sagemaker, "close", None)
-            if callable(close):
-                close()
+            sagemaker.close()
 
 
 def write_session_file(session: LocalSession) -> Path:

@@ -469,7 +469,10 @@ def test_handler_reports_misconfiguration_apart_from_input_errors(
 
 def test_input_from_a_parent_execution_is_accepted() -> None:
     # The evaluation workflow starts training with AssociateWithParent: Step Functions adds this key.
-    raw = {"reason": "decayed", execution_input.PARENT_EXECUTION_KEY: "arn:aws:states:us-east-1:1:execution:e:x"}
+    raw = {
+        "reason": "decayed",
+        execution_input.PARENT_EXECUTION_KEY: "arn:aws:states:us-east-1:1:execution:e:x",
+    }
     run = execution_input.validate_training_input(raw, training_defaults(), BUCKETS)
     assert run["reason"] == "decayed"
     assert execution_input.PARENT_EXECUTION_KEY not in run
