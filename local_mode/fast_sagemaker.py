@@ -47,7 +47,7 @@ from local_mode.tfs_emulation import ModelStore, TfsModel
 from local_mode.transform_jsonpath import JsonPathApplyError
 from training_code import contract
 
-__all__ = ["FastSageMaker", "fast_sagemaker", "prepared_records", "tiny_model_archive"]
+__all__ = ["FastSageMaker", "fast_sagemaker", "prepared_records", "set_model_archive", "tiny_model_archive"]
 
 NUM_CLASSES: Final = 10
 FEATURE_SIZE: Final = 28 * 28
@@ -69,6 +69,12 @@ def tiny_model_archive() -> bytes:
         if "archive" not in _ARCHIVE:
             _ARCHIVE["archive"] = _build_tiny_model_archive()
         return _ARCHIVE["archive"]
+
+
+def set_model_archive(data: bytes) -> None:
+    """Use `data` (a model.tar.gz built by `tiny_model_archive` elsewhere) instead of building one."""
+    with _ARCHIVE_LOCK:
+        _ARCHIVE["archive"] = data
 
 
 def _build_tiny_model_archive() -> bytes:

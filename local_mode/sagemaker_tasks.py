@@ -93,6 +93,7 @@ def _operations() -> list[SageMakerOperation]:
         "DescribeTransformJob",
         "DescribeProcessingJob",
         "DescribeHyperParameterTuningJob",
+        "ListEndpoints",  # the training workflow's FindEndpoint: create or update
     ):
         short = operation[0].lower() + operation[1:]
         operations.append(

@@ -70,6 +70,7 @@ def refuse(model: dict[str, Any]) -> CliError:
 
 def plan_rollback(backend: Backend, to: str | None) -> RollbackPlan:
     """The model to serve (named, else the one the current champion retired) and the current one."""
+    backend.client("sagemaker")  # fails now, before the plan is shown, if SageMaker cannot be reached
     deployed = newest_with_status(backend, ModelStatus.DEPLOYED)
     current = deployed[0] if deployed else None
     if to is not None:

@@ -68,7 +68,8 @@ def _details(visit: Visit, jobs: TrainingJobs) -> str:
 
 
 def render(view: ExecutionView, jobs: TrainingJobs, now: datetime | None = None) -> RenderableType:
-    now = now or datetime.now(UTC)
+    # A state the history never saw exit (Succeed, Fail) ended with the execution, not now.
+    now = view.stopped or now or datetime.now(UTC)
     table = Table(title=f"{view.arn.rsplit(':', 1)[-1]}  {styled(view.status)}", title_justify="left")
     for column in ("#", "state", "type", "outcome", "entered", "elapsed", "details"):
         table.add_column(column, overflow="fold")
@@ -85,7 +86,7 @@ def render(view: ExecutionView, jobs: TrainingJobs, now: datetime | None = None)
             _details(visit, jobs),
             style="on grey15" if outcome == "running" else None,
         )
-    elapsed = ((view.stopped or now) - view.started).total_seconds()
+    elapsed = (now - view.started).total_seconds()
     return Group(table, Text(f"elapsed {duration(elapsed)}", style="dim"))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -30,7 +31,14 @@ from sagemaker_env import ArgumentParser, InputError, failure_file, report_failu
 from tfrecord_io import DatasetMetadata, encode_example, metadata_part_name, write_metadata
 
 PROCESSING = Path("/opt/ml/processing")
-RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
+# SageMaker's toolkits relocate /opt/ml with SAGEMAKER_BASE_DIR (local mode gives each instance its own).
+BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
+
+
+def resource_config_path() -> Path:
+    return Path(os.environ.get(BASE_DIR_ENV, "/opt/ml")) / "config" / "resourceconfig.json"
+
+
 SPLIT_CHANNELS = (contract.TRAIN_CHANNEL, contract.VALIDATION_CHANNEL, contract.TEST_CHANNEL)
 
 
@@ -47,8 +55,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-ratio", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--all-to-transform", action="store_true", help="every record to transform/ only")
-    parser.add_argument("--class-names", default=",".join(str(i) for i in range(10)),
-                        help="comma-separated; a label is an index into it, a PNG folder one of its names")
+    parser.add_argument(
+        "--class-names",
+        default=",".join(str(i) for i in range(10)),
+        help="comma-separated; a label is an index into it, a PNG folder one of its names",
+    )
     parser.add_argument("--image-shape", help="H,W,C every image must have (default: that of the first file)")
     parser.add_argument("--records-per-shard", type=int, default=10_000)
     parser.add_argument("--instance-index", type=int, help="default: from /opt/ml/config/resourceconfig.json")
@@ -60,15 +71,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.records_per_shard < 1:
         raise InputError("--records-per-shard must be >= 1")
     args.class_names = [name.strip() for name in args.class_names.split(",") if name.strip()]
-    args.image_shape = tuple(int(d) for d in args.image_shape.split(",")) if args.image_shape else None
+    if len(args.class_names) < 2 or len(set(args.class_names)) != len(args.class_names):
+        raise InputError(f"--class-names needs at least two distinct names, got {args.class_names}")
+    try:
+        args.image_shape = tuple(int(d) for d in args.image_shape.split(",")) if args.image_shape else None
+    except ValueError as error:
+        raise InputError(f"--image-shape must be H,W,C, got {args.image_shape!r}") from error
     args.instance_index, args.instance_count = _instance(args.instance_index, args.instance_count)
     return args
 
 
 def _instance(index: int | None, count: int | None) -> tuple[int, int]:
     """This instance's place among the job's instances, for unique output names."""
-    if index is None and count is None and RESOURCE_CONFIG.is_file():
-        config = json.loads(RESOURCE_CONFIG.read_text(encoding="utf-8"))
+    resource_config = resource_config_path()
+    if index is None and count is None and resource_config.is_file():
+        config = json.loads(resource_config.read_text(encoding="utf-8"))
         return config["hosts"].index(config["current_host"]), len(config["hosts"])
     index, count = index or 0, count or 1
     if not 0 <= index < count:
@@ -132,15 +149,21 @@ def prepare(args: argparse.Namespace) -> dict[str, int]:
     ids = [record_id for source in sources for record_id in source.ids]
     images = np.concatenate([source.images for source in sources])
     labels = np.concatenate([source.labels for source in sources])
-    outputs = {channel: getattr(args, f"{channel}_output") or args.output_dir / channel
-               for channel in contract.ALL_CHANNELS}
+    outputs = {
+        channel: getattr(args, f"{channel}_output") or args.output_dir / channel
+        for channel in contract.ALL_CHANNELS
+    }
     # Channel name and instance index in every file name: several instances write one prefix.
     stem = f"{args.instance_index:03d}"
 
     if args.all_to_transform:
         write_transform(
-            outputs[contract.TRANSFORM_CHANNEL], f"{contract.TRANSFORM_CHANNEL}-{stem}",
-            ids, images, labels, args.records_per_shard,
+            outputs[contract.TRANSFORM_CHANNEL],
+            f"{contract.TRANSFORM_CHANNEL}-{stem}",
+            ids,
+            images,
+            labels,
+            args.records_per_shard,
         )
         return {contract.TRANSFORM_CHANNEL: len(ids)}
 
@@ -159,8 +182,12 @@ def prepare(args: argparse.Namespace) -> dict[str, int]:
             part.write_text(json.dumps(metadata.to_json()), encoding="utf-8")
     test = cuts[contract.TEST_CHANNEL]
     write_transform(
-        outputs[contract.TRANSFORM_CHANNEL], f"{contract.TRANSFORM_CHANNEL}-{stem}",
-        [ids[i] for i in test], images[test], labels[test], args.records_per_shard,
+        outputs[contract.TRANSFORM_CHANNEL],
+        f"{contract.TRANSFORM_CHANNEL}-{stem}",
+        [ids[i] for i in test],
+        images[test],
+        labels[test],
+        args.records_per_shard,
     )
     return counts
 

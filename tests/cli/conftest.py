@@ -53,7 +53,7 @@ class Stubs:
 @pytest.fixture
 def stubs() -> Iterator[Stubs]:
     services = ("cloudformation", "stepfunctions", "sagemaker", "dynamodb")
-    clients = {s: boto3.session.Session().client(s, region_name=REGION) for s in services}  # type: ignore[call-overload]
+    clients = {s: boto3.session.Session().client(s, region_name=REGION) for s in services}
     stubbers = {s: Stubber(c) for s, c in clients.items()}
     for stubber in stubbers.values():
         stubber.activate()
@@ -95,7 +95,9 @@ class LocalStack:
         return self.cloud.outputs
 
     def train(self, execution_input: Mapping[str, Any] | None = None, *, name: str) -> ExecutionResult:
-        return self.cloud.run(self.outputs["TrainingWorkflowArn"], dict(execution_input or {}), name=name, timeout=60)
+        return self.cloud.run(
+            self.outputs["TrainingWorkflowArn"], dict(execution_input or {}), name=name, timeout=60
+        )
 
     def registry(self) -> dict[str, dict[str, Any]]:
         from pipeline_cli.registry import from_item
@@ -151,6 +153,8 @@ def local_invoke(local_stack: LocalStack, invoke: Invoke) -> Invoke:
     """The CLI with --local pointed at the package's local stack."""
 
     def run(*args: str, input: str | None = None) -> Result:
-        return invoke("--local", *args, input=input, env={"MLPIPELINE_SESSION": str(local_stack.session_file)})
+        return invoke(
+            "--local", *args, input=input, env={"MLPIPELINE_SESSION": str(local_stack.session_file)}
+        )
 
     return run

@@ -59,7 +59,11 @@ def _train_retried_then_caught() -> History:
 def test_task_events_belong_to_their_state_and_retries_are_counted() -> None:
     [train, record] = visits_from_history(_train_retried_then_caught().events)
 
-    assert (train.name, train.state_type, train.resource) == ("Train", "Task", "sagemaker:createTrainingJob.sync")
+    assert (train.name, train.state_type, train.resource) == (
+        "Train",
+        "Task",
+        "sagemaker:createTrainingJob.sync",
+    )
     assert train.job() == ("training", "job-1")
     assert train.retries == 1
     assert (train.error, train.cause) == ("States.Timeout", "too slow")
@@ -85,7 +89,7 @@ def test_a_retry_that_succeeds_leaves_no_error_and_a_fail_state_is_failed() -> N
     h.add("FailStateEntered", name="Rejected")
     view = _view(h, "FAILED")
 
-    [plan, rejected] = view.visits
+    plan = view.visits[0]
     assert (plan.resource, plan.retries, plan.error, plan.output) == ("lambda", 1, None, {"number": 1})
     assert view.outcomes() == {"Plan": "succeeded", "Rejected": "failed"}
 

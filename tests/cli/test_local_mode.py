@@ -47,7 +47,9 @@ def _classes(diagram: str) -> dict[str, set[str]]:
 # --- start / watch ---------------------------------------------------------------------------------
 
 
-def test_start_validates_then_runs_training_to_a_deployed_model(local_invoke: Invoke, local_stack: LocalStack) -> None:
+def test_start_validates_then_runs_training_to_a_deployed_model(
+    local_invoke: Invoke, local_stack: LocalStack
+) -> None:
     result = local_invoke("start", "--set", "hyperparameters.epochs=3", "--set", "reason=cli test", "--wait")
 
     assert result.exit_code == 0, result.output
@@ -74,7 +76,9 @@ def test_bad_input_is_refused_before_anything_starts(local_invoke: Invoke, local
     assert len(sfn.list_executions(stateMachineArn=machine)["executions"]) == before
 
 
-def test_dry_run_completes_the_input_with_the_stacks_defaults(local_invoke: Invoke, local_stack: LocalStack) -> None:
+def test_dry_run_completes_the_input_with_the_stacks_defaults(
+    local_invoke: Invoke, local_stack: LocalStack
+) -> None:
     result = local_invoke("start", "-w", "evaluation", "--set", "threshold=0.9", "--dry-run")
 
     assert result.exit_code == 0, result.output
@@ -144,7 +148,9 @@ def test_graph_of_the_sessions_template_and_its_mistakes(local_invoke: Invoke, t
     assert svg.exit_code == 2 and "mermaid is the supported format" in svg.stderr
 
 
-def test_graph_refuses_an_execution_of_the_other_workflow(local_invoke: Invoke, local_stack: LocalStack) -> None:
+def test_graph_refuses_an_execution_of_the_other_workflow(
+    local_invoke: Invoke, local_stack: LocalStack
+) -> None:
     arn = local_stack.train(name=_name("other")).execution_arn
 
     result = local_invoke("graph", "--execution", arn, "--workflow", "evaluation")
@@ -156,7 +162,9 @@ def test_graph_refuses_an_execution_of_the_other_workflow(local_invoke: Invoke, 
 # --- models ----------------------------------------------------------------------------------------
 
 
-def test_models_lists_the_registry_and_filters_by_status(local_invoke: Invoke, local_stack: LocalStack) -> None:
+def test_models_lists_the_registry_and_filters_by_status(
+    local_invoke: Invoke, local_stack: LocalStack
+) -> None:
     failed = _model_of(local_stack, _failed_training(local_stack))["model_name"]
     deployed = _model_of(local_stack, local_stack.train(name=_name("listed")).execution_arn)["model_name"]
 
@@ -164,9 +172,21 @@ def test_models_lists_the_registry_and_filters_by_status(local_invoke: Invoke, l
     only_failed = local_invoke("models", "--status", "FAILED")
 
     assert everything.exit_code == 0 and only_failed.exit_code == 0
-    assert re.search(rf"{deployed}\s+│ DEPLOYED\s+│ 1\s+│.*│ {deployed}\s+│ yes \(tf2-digits\)", everything.stdout)
+    assert re.search(
+        rf"{deployed}\s+│ DEPLOYED\s+│ 1\s+│.*│ {deployed}\s+│ yes \(tf2-digits\)", everything.stdout
+    )
     assert re.search(rf"{failed}\s+│ FAILED", everything.stdout)
     assert failed in only_failed.stdout and deployed not in only_failed.stdout
+
+
+def test_target_options_work_before_and_after_the_subcommand(invoke: Invoke, local_stack: LocalStack) -> None:
+    name = _model_of(local_stack, local_stack.train(name=_name("shown")).execution_arn)["model_name"]
+    env = {"MLPIPELINE_SESSION": str(local_stack.session_file)}
+
+    for args in (("models", "--local", "show", name), ("models", "show", name, "--local")):
+        result = invoke(*args, "--json", env=env)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["model_name"] == name
 
 
 def test_models_show_of_an_unknown_model(local_invoke: Invoke) -> None:
@@ -223,7 +243,9 @@ def test_rollback_recreates_a_deleted_endpoint_config(local_invoke: Invoke, loca
     assert local_stack.sagemaker.endpoints["tf2-digits"]["EndpointConfigName"] == config
 
 
-def test_rollback_refuses_models_that_cannot_be_deployed(local_invoke: Invoke, local_stack: LocalStack) -> None:
+def test_rollback_refuses_models_that_cannot_be_deployed(
+    local_invoke: Invoke, local_stack: LocalStack
+) -> None:
     failed = _model_of(local_stack, _failed_training(local_stack))["model_name"]
 
     refused = local_invoke("rollback", "--to", failed, "--yes")
@@ -238,7 +260,9 @@ def test_rollback_refuses_models_that_cannot_be_deployed(local_invoke: Invoke, l
     assert local_stack.registry()[failed]["status"] == "FAILED"
 
 
-def test_rollback_asks_first_and_changes_nothing_when_declined(local_invoke: Invoke, local_stack: LocalStack) -> None:
+def test_rollback_asks_first_and_changes_nothing_when_declined(
+    local_invoke: Invoke, local_stack: LocalStack
+) -> None:
     local_stack.train(name=_name("first"))
     local_stack.train(name=_name("second"))
     before = local_stack.registry()
@@ -271,7 +295,9 @@ def test_costs_of_a_training_execution(local_invoke: Invoke, local_stack: LocalS
         rf"\s+{training:.4f} │ spot: 60% saved",
         result.stdout,
     )
-    assert re.search(rf"│ transform\s+│ {name}-eval\s+│ ml.m5.xlarge │ 1\s+│ 1m 30s .*{transform:.4f}", result.stdout)
+    assert re.search(
+        rf"│ transform\s+│ {name}-eval\s+│ ml.m5.xlarge │ 1\s+│ 1m 30s .*{transform:.4f}", result.stdout
+    )
     assert re.search(r"│ endpoint\s+│ tf2-digits \(" + name, result.stdout)
     total = re.search(r"│\s+│ total .*?│\s+([0-9.]+) │\s+([0-9.]+) │ saved", result.stdout)
     assert total is not None
@@ -288,7 +314,9 @@ def test_unknown_execution_is_one_line(local_invoke: Invoke, local_stack: LocalS
     for command in ("watch", "costs"):
         result = local_invoke(command, missing)
         assert result.exit_code == 1
-        assert result.stderr == f"error: Execution {missing} not found: check the ARN, and --region / --local.\n"
+        assert (
+            result.stderr == f"error: Execution {missing} not found: check the ARN, and --region / --local.\n"
+        )
 
 
 def test_no_local_session(invoke: Invoke, tmp_path: Path, local_stack: LocalStack) -> None:

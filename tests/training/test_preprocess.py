@@ -65,10 +65,14 @@ def test_reads_idx_npz_and_png_folders_and_writes_the_four_channels(tmp_path: Pa
         assert json.loads((out / channel / contract.METADATA_FILE).read_text()) == metadata
 
     # Every source record is somewhere, its pixels and label intact.
-    source = {pixels.tobytes(): int(label) for pixels, label in zip(
-        np.concatenate([idx_images, npz_images, png_images]).reshape(100, -1),
-        np.concatenate([idx_labels, npz_labels, np.arange(20) % 10]), strict=True,
-    )}
+    source = {
+        pixels.tobytes(): int(label)
+        for pixels, label in zip(
+            np.concatenate([idx_images, npz_images, png_images]).reshape(100, -1),
+            np.concatenate([idx_labels, npz_labels, np.arange(20) % 10]),
+            strict=True,
+        )
+    }
     written = {}
     for channel in (contract.TRAIN_CHANNEL, contract.VALIDATION_CHANNEL, contract.TEST_CHANNEL):
         pixels, labels = read_channel(out / channel)
@@ -107,8 +111,18 @@ def test_instances_write_distinct_files_and_their_counts_add_up(tmp_path: Path) 
         (tmp_path / f"in-{index}").mkdir()
         np.savez(tmp_path / f"in-{index}" / f"share-{index}.npz", images=images, labels=labels)
     for index in range(2):
-        code = run_preprocess("--input", tmp_path / f"in-{index}", "--output-dir", tmp_path / "out",
-                              "--instance-index", index, "--instance-count", 2, "--records-per-shard", 10)
+        code = run_preprocess(
+            "--input",
+            tmp_path / f"in-{index}",
+            "--output-dir",
+            tmp_path / "out",
+            "--instance-index",
+            index,
+            "--instance-count",
+            2,
+            "--records-per-shard",
+            10,
+        )
         assert code == 0
 
     from tfrecord_io import read_metadata
@@ -119,6 +133,26 @@ def test_instances_write_distinct_files_and_their_counts_add_up(tmp_path: Path) 
     assert read_metadata(train).counts == {"train": 56, "validation": 12, "test": 12, "transform": 12}
     assert len(read_channel(train)[1]) == 56
     assert len(_jsonl(tmp_path / "out" / contract.TRANSFORM_CHANNEL)) == 12
+
+
+def test_instance_place_comes_from_the_resource_config_under_the_base_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SageMaker writes resourceconfig.json; local mode relocates /opt/ml per instance with SAGEMAKER_BASE_DIR."""
+    base = tmp_path / "opt-ml"
+    (base / "config").mkdir(parents=True)
+    (base / "config" / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-2", "hosts": ["algo-1", "algo-2", "algo-3"]})
+    )
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
+    images, labels = _digits(40)
+    (tmp_path / "in").mkdir()
+    np.savez(tmp_path / "in" / "share.npz", images=images, labels=labels)
+    assert run_preprocess("--input", tmp_path / "in", "--output-dir", tmp_path / "out") == 0
+    shards = sorted(
+        p.name for p in (tmp_path / "out" / contract.TRAIN_CHANNEL).glob(f"*{contract.TFRECORD_SUFFIX}")
+    )
+    assert shards and all(name.startswith("train-001-") for name in shards)
 
 
 def test_all_to_transform_writes_every_record_to_the_transform_channel_only(tmp_path: Path) -> None:
@@ -133,10 +167,12 @@ def test_all_to_transform_writes_every_record_to_the_transform_channel_only(tmp_
 
 # --- bad data: one case per kind of problem; each must name the file and the problem -----------------
 
+
 def _npz(**arrays: object) -> Callable[[Path], str]:
     def make(raw: Path) -> str:
         np.savez(raw / "data.npz", **arrays)  # type: ignore[arg-type]
         return "data.npz"
+
     return make
 
 
@@ -228,7 +264,10 @@ BAD_DATA = {
 
 @pytest.mark.parametrize("make, problem", BAD_DATA.values(), ids=BAD_DATA.keys())
 def test_bad_data_stops_with_the_file_and_the_problem(
-    make: Callable[[Path], str], problem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    make: Callable[[Path], str],
+    problem: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     raw = tmp_path / "raw"
@@ -247,10 +286,15 @@ def test_bad_data_stops_with_the_file_and_the_problem(
     assert not list((tmp_path / "out").rglob(f"*{contract.TFRECORD_SUFFIX}"))
 
 
-@pytest.mark.parametrize("args", [
-    ["--train-ratio", "0.8"],  # 0.8 + 0.15 + 0.15 != 1
-    ["--test-ratio", "0", "--train-ratio", "0.85"],
-    ["--no-such-option"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--train-ratio", "0.8"],  # 0.8 + 0.15 + 0.15 != 1
+        ["--test-ratio", "0", "--train-ratio", "0.85"],
+        ["--no-such-option"],
+        ["--image-shape", "28x28"],
+        ["--class-names", "cat"],
+    ],
+)
 def test_bad_arguments_exit_2(args: list[str], tmp_path: Path) -> None:
     assert run_preprocess("--input", tmp_path, *args) == contract.INPUT_ERROR_EXIT_CODE
