@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from local_mode.local_cloud import LocalCloud
+from local_mode.sagemaker_api_server import SageMakerApiServer
 from local_mode.sagemaker_runtime import LocalSageMaker
 
 SESSION_FILE = "session.json"
@@ -27,6 +28,7 @@ class LocalSession:
 
     cloud: LocalCloud
     sagemaker: LocalSageMaker
+    sagemaker_api: SageMakerApiServer
     workdir: Path
     template_path: Path
     synth_seconds: float
@@ -36,6 +38,8 @@ class LocalSession:
         """What a client needs to reach this session (written to `session.json`)."""
         return {
             "endpoint_url": self.cloud.endpoint_url,
+            # The SageMaker API (Describe*, UpdateEndpoint, ...) for clients such as the operator CLI.
+            "sagemaker_api_url": self.sagemaker_api.url,
             "region": self.cloud.region,
             "outputs": self.outputs,
             "template_path": str(self.template_path),
@@ -78,14 +82,16 @@ def open_session(workdir: Path, *, on_log: LogCallback | None = None) -> Iterato
     ) as cloud:
         sagemaker = built["sagemaker"]
         try:
-            yield LocalSession(
-                cloud=cloud,
-                sagemaker=sagemaker,
-                workdir=workdir,
-                template_path=template_path,
-                synth_seconds=synth_seconds,
-                outputs=dict(cloud.outputs),
-            )
+            with SageMakerApiServer(sagemaker) as sagemaker_api:
+                yield LocalSession(
+                    cloud=cloud,
+                    sagemaker=sagemaker,
+                    sagemaker_api=sagemaker_api,
+                    workdir=workdir,
+                    template_path=template_path,
+                    synth_seconds=synth_seconds,
+                    outputs=dict(cloud.outputs),
+                )
         finally:
             sagemaker.close()
 

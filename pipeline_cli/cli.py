@@ -64,9 +64,14 @@ WorkflowOption = Annotated[Workflow, typer.Option("--workflow", "-w", help="Whic
 ArnArgument = Annotated[str, typer.Argument(help="Execution ARN (start prints it).", show_default=False)]
 
 
-def _backend(ctx: typer.Context, local: bool, stack: str | None, region: str | None) -> Backend:
+def _target(ctx: typer.Context, local: bool, stack: str | None, region: str | None) -> Target:
+    """The global options (or a group's) with this command's own on top."""
     base = ctx.obj if isinstance(ctx.obj, Target) else Target()
-    return make_backend(base.merged(local=local, stack=stack, region=region))
+    return base.merged(local=local, stack=stack, region=region)
+
+
+def _backend(ctx: typer.Context, local: bool, stack: str | None, region: str | None) -> Backend:
+    return make_backend(_target(ctx, local, stack, region))
 
 
 @app.callback()
@@ -75,7 +80,7 @@ def main_options(
     local: LocalOption = False,
     stack: Annotated[
         str, typer.Option("--stack", envvar="MLPIPELINE_STACK", help="CloudFormation stack.")
-    ] = (DEFAULT_STACK),
+    ] = DEFAULT_STACK,
     region: RegionOption = None,
     session: Annotated[
         Path | None,
@@ -217,9 +222,7 @@ def graph(
     if fmt is not GraphFormat.mermaid:
         raise CliError(RENDERING_HELP, EXIT_USAGE)
     outcomes = None
-    target = (ctx.obj if isinstance(ctx.obj, Target) else Target()).merged(
-        local=local, stack=stack, region=region
-    )
+    target = _target(ctx, local, stack, region)
     if execution is not None:
         backend = make_backend(target)
         view = load_execution(backend.client("stepfunctions"), execution)
@@ -260,9 +263,7 @@ def models(
 ) -> None:
     """List the registry: status, gate metric, when, which training job, what is deployed."""
     if ctx.invoked_subcommand is not None:  # `models --local show X`: show reads the options from here
-        ctx.obj = (ctx.obj if isinstance(ctx.obj, Target) else Target()).merged(
-            local=local, stack=stack, region=region
-        )
+        ctx.obj = _target(ctx, local, stack, region)
         return
     console().print(models_table(list_models(_backend(ctx, local, stack, region), status), status))
 
@@ -307,7 +308,7 @@ def rollback(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the endpoint to be InService.")] = 3600,
     poll: Annotated[
         float | None, typer.Option(help="Seconds between endpoint checks (default: 5; local 0.25).")
-    ] = (None),
+    ] = None,
     local: LocalOption = False,
     stack: StackOption = None,
     region: RegionOption = None,

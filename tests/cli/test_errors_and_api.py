@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 
 from pipeline_cli.backend import DEFAULT_STACK, LOCAL_CREDENTIALS
 from pipeline_cli.errors import explain
-from pipeline_cli.local_sagemaker_api import SageMakerApiServer
+from local_mode.sagemaker_api_server import SageMakerApiServer
 
 
 @pytest.mark.parametrize(

@@ -332,3 +332,9 @@ def test_no_local_session(invoke: Invoke, tmp_path: Path, local_stack: LocalStac
     assert result.exit_code == 1
     assert "is not running (nothing answers at http://127.0.0.1:9)" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps({k: v for k, v in session.items() if k != "sagemaker_api_url"}))
+    result = invoke("--local", "rollback", "--yes", env={"MLPIPELINE_SESSION": str(older)})
+    assert result.exit_code == 1
+    assert "This local session does not serve the SageMaker API (no sagemaker_api_url" in result.stderr
