@@ -52,6 +52,7 @@ __all__ = ["FastSageMaker", "fast_sagemaker", "prepared_records", "set_model_arc
 NUM_CLASSES: Final = 10
 FEATURE_SIZE: Final = 28 * 28
 DEFAULT_RECORDS: Final = 20
+HELD_DESCRIBES: Final = 1_000_000  # DescribeEndpoint calls that report a held deployment in progress
 CORRECT_PROBABILITY: Final = 0.91  # argmax; the other nine classes share the rest equally
 
 ModelMatcher = str | Callable[[str], bool]
@@ -183,6 +184,9 @@ class FastSageMaker(LocalSageMaker):
         super().__init__(**kwargs)
         self.models = _SharedModelStore(self.s3, self.workdir / "models")
         self.records = records
+        self._default_transitional_describes = self._transitional_describes
+        self._deployments_released = threading.Event()
+        self._deployments_released.set()
         self._accuracy: list[_Rule] = []
         self._failures: dict[str, list[_Rule]] = {"training": [], "processing": [], "transform": []}
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (operation, request) of every job created
@@ -212,6 +216,22 @@ class FastSageMaker(LocalSageMaker):
     def fail_transform(self, name: ModelMatcher, reason: str = "injected transform failure") -> None:
         self._add_failure("transform", name, reason)
 
+    def hold_endpoint_deployments(self) -> None:
+        """Deployments started from now on do not finish until `release_endpoint_deployments`:
+        DescribeEndpoint keeps answering Creating/Updating (an endpoint that never comes up)."""
+        with self._lock:
+            self._transitional_describes = HELD_DESCRIBES
+            self._deployments_released.clear()
+
+    def release_endpoint_deployments(self) -> None:
+        with self._lock:
+            self._transitional_describes = self._default_transitional_describes
+            self._deployments_released.set()
+
+    def _deploy(self, endpoint: Any, config_name: str) -> None:
+        self._deployments_released.wait(timeout=self._deployment_timeout)
+        super()._deploy(endpoint, config_name)
+
     def clear_faults(self) -> None:
         super().clear_faults()
         with self._lock:
@@ -221,6 +241,7 @@ class FastSageMaker(LocalSageMaker):
     def reset(self) -> None:
         """Forget every job, model, config, endpoint, knob and recorded request (between tests)."""
         self.clear_faults()
+        self.release_endpoint_deployments()
         with self._lock:
             self._accuracy.clear()
             self.requests.clear()

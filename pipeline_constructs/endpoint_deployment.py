@@ -215,16 +215,17 @@ class EndpointDeployment:
             "endpoint_name": {"S": self._endpoint.name},
             "endpoint_config_name": {"S.$": "$.attempt.endpoint_config_name"},
         }
+        promote = self._registry.status_update_item(
+            model_name_path="$.attempt.model_name",
+            status=ModelStatus.DEPLOYED,
+            expected=ModelStatus.EVALUATED,
+            extra=deployed_attributes,
+        )
         swap = self._registry.transact(
             "PromoteAndRetire",
             comment="New champion DEPLOYED and the old one RETIRED, in one transaction",
             items=[
-                self._registry.status_update_item(
-                    model_name_path="$.attempt.model_name",
-                    status=ModelStatus.DEPLOYED,
-                    expected=ModelStatus.EVALUATED,
-                    extra=deployed_attributes,
-                ),
+                promote,
                 self._registry.status_update_item(
                     model_name_path="$.champion.model_name",
                     status=ModelStatus.RETIRED,
@@ -236,14 +237,7 @@ class EndpointDeployment:
         first = self._registry.transact(
             "PromoteFirstModel",
             comment="First champion: nothing to retire",
-            items=[
-                self._registry.status_update_item(
-                    model_name_path="$.attempt.model_name",
-                    status=ModelStatus.DEPLOYED,
-                    expected=ModelStatus.EVALUATED,
-                    extra=deployed_attributes,
-                ),
-            ],
+            items=[promote],
         )
         announce = notify(
             self._scope,

