@@ -314,10 +314,12 @@ class TrainingWorkflow(Construct):
                 "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
             },
         )
-        state.add_retry(
-            errors=list(SAGEMAKER_TRANSIENT), interval=Duration.seconds(10), backoff_rate=2.0, max_attempts=3
-        )
-        catch_all(state, self._before_attempt_failure)
+        return self._handled(state, failure=self._before_attempt_failure)
+
+    def _handled(self, state: SyncJobState, *, failure: sfn.IChainable) -> SyncJobState:
+        """Retry, catch, and remember the job's IAM statements for the state machine's role."""
+        retry_transient(state, SAGEMAKER_TRANSIENT, interval_seconds=30)
+        catch_all(state, failure)
         self._custom_states.append(state)
         return state
 
@@ -364,11 +366,7 @@ class TrainingWorkflow(Construct):
             passed_role=self._role,
             parameters=self._tuning_parameters(),
         )
-        tune.add_retry(
-            errors=list(SAGEMAKER_TRANSIENT), interval=Duration.seconds(30), backoff_rate=2.0, max_attempts=3
-        )
-        catch_all(tune, self._attempt_failure)
-        self._custom_states.append(tune)
+        self._handled(tune, failure=self._attempt_failure)
         describe_best = tasks.CallAwsService(
             self,
             "DescribeBestTrainingJob",
