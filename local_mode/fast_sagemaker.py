@@ -21,8 +21,19 @@ once:
 Requests are validated exactly as `LocalSageMaker` validates them (`validate_request` against
 botocore's model, the spot rules, transform filters, models that must exist), names are
 claimed the same way (a name in use is `ResourceInUse`), and every Describe* response has the
-real backend's shape. `fail_training`, `fail_processing` and `fail_transform` make jobs whose
-name contains a substring end `Failed` with a `FailureReason`.
+real backend's shape. Every fast model is the same SavedModel, so endpoints load it once (the model
+store is keyed by the archive's ETag, not its URL).
+
+Knobs for tests (a name argument is a substring, or a predicate on the name):
+
+- `set_model_accuracy(model, accuracy)`: the fraction of records a model's transform gets right;
+- `fail_training` / `fail_processing` / `fail_transform(name, reason)`: those jobs end `Failed`
+  with a `FailureReason` (`AlgorithmError: <reason>, exit code: 1` for training and processing);
+- `hold_training(name)` / `release_training(name)`: training jobs wait in `Training` until released
+  (two executions provably in flight together);
+- `hold_endpoint_deployments()`: endpoints stay `Creating`/`Updating` (a wait that runs out);
+- the real hooks `fail_endpoint_creation`, `clear_faults`; `reset()` forgets everything;
+- `requests`: every job request accepted, as `(operation, request)`.
 """
 
 from __future__ import annotations
@@ -42,7 +53,7 @@ from typing import Any, Final
 from local_mode.batch_transform import DataProcessing, TransformJob
 from local_mode.s3_io import S3Uri, list_objects, relative_key
 from local_mode.sagemaker_runtime import LocalSageMaker
-from local_mode.sagemaker_shapes import SageMakerApiError, drop_none, echo_request, utcnow, validate_request
+from local_mode.sagemaker_shapes import drop_none, echo_request, utcnow, validate_request
 from local_mode.tfs_emulation import ModelStore, TfsModel
 from local_mode.transform_jsonpath import JsonPathApplyError
 from training_code import contract
@@ -55,7 +66,7 @@ DEFAULT_RECORDS: Final = 20
 HELD_DESCRIBES: Final = 1_000_000  # DescribeEndpoint calls that report a held deployment in progress
 CORRECT_PROBABILITY: Final = 0.91  # argmax; the other nine classes share the rest equally
 
-ModelMatcher = str | Callable[[str], bool]
+NameMatcher = str | Callable[[str], bool]
 
 
 # --- the tiny model ---------------------------------------------------------------------------
@@ -137,7 +148,11 @@ def prepared_records(count: int = DEFAULT_RECORDS, *, seed: int = 0) -> list[dic
         label = (index + seed) % NUM_CLASSES
         pixels = [(index * 31 + position * 7 + seed) % 256 for position in range(FEATURE_SIZE)]
         records.append(
-            {contract.RECORD_ID_KEY: f"r{seed}-{index:04d}", contract.LABEL_KEY: label, contract.FEATURES_KEY: pixels}
+            {
+                contract.RECORD_ID_KEY: f"r{seed}-{index:04d}",
+                contract.LABEL_KEY: label,
+                contract.FEATURES_KEY: pixels,
+            }
         )
     return records
 
@@ -169,7 +184,7 @@ def probabilities(predicted: int) -> list[float]:
 
 @dataclass(frozen=True)
 class _Rule:
-    match: ModelMatcher
+    match: NameMatcher
     value: Any
 
     def applies(self, name: str) -> bool:
@@ -189,11 +204,13 @@ class FastSageMaker(LocalSageMaker):
         self._deployments_released.set()
         self._accuracy: list[_Rule] = []
         self._failures: dict[str, list[_Rule]] = {"training": [], "processing": [], "transform": []}
+        self._training_holds: list[_Rule] = []
+        self._held_trainings: dict[str, threading.Event] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []  # (operation, request) of every job created
 
     # -- knobs ------------------------------------------------------------------------------------
 
-    def set_model_accuracy(self, model: ModelMatcher, accuracy: float) -> None:
+    def set_model_accuracy(self, model: NameMatcher, accuracy: float) -> None:
         """Transform jobs of models whose name contains `model` (or for which it is true) get
         predictions right for `accuracy` of the records (the first ones); later rules win."""
         if not 0.0 <= accuracy <= 1.0:
@@ -206,15 +223,33 @@ class FastSageMaker(LocalSageMaker):
             rules = list(self._accuracy)
         return next((float(r.value) for r in reversed(rules) if r.applies(model_name)), 1.0)
 
-    def fail_training(self, name: ModelMatcher, reason: str = "injected training failure") -> None:
+    def fail_training(self, name: NameMatcher, reason: str = "injected training failure") -> None:
         """Training jobs whose name contains `name` end Failed with `AlgorithmError: <reason>`."""
         self._add_failure("training", name, reason)
 
-    def fail_processing(self, name: ModelMatcher, reason: str = "injected processing failure") -> None:
+    def fail_processing(self, name: NameMatcher, reason: str = "injected processing failure") -> None:
         self._add_failure("processing", name, reason)
 
-    def fail_transform(self, name: ModelMatcher, reason: str = "injected transform failure") -> None:
+    def fail_transform(self, name: NameMatcher, reason: str = "injected transform failure") -> None:
         self._add_failure("transform", name, reason)
+
+    def hold_training(self, name: NameMatcher = "") -> None:
+        """Training jobs whose name matches, started from now on, wait in `Training` until released."""
+        with self._lock:
+            self._training_holds.append(_Rule(name, None))
+
+    def held_trainings(self) -> list[str]:
+        """Names of the training jobs waiting to be released, in the order they started."""
+        with self._lock:
+            return [name for name, event in self._held_trainings.items() if not event.is_set()]
+
+    def release_training(self, name: NameMatcher = "") -> None:
+        """Let the waiting training jobs whose name matches finish (later ones are still held)."""
+        with self._lock:
+            rule = _Rule(name, None)
+            for job, event in self._held_trainings.items():
+                if rule.applies(job):
+                    event.set()
 
     def hold_endpoint_deployments(self) -> None:
         """Deployments started from now on do not finish until `release_endpoint_deployments`:
@@ -227,6 +262,10 @@ class FastSageMaker(LocalSageMaker):
         with self._lock:
             self._transitional_describes = self._default_transitional_describes
             self._deployments_released.set()
+
+    def close(self) -> None:
+        self._release_everything()
+        super().close()
 
     def _deploy(self, endpoint: Any, config_name: str) -> None:
         self._deployments_released.wait(timeout=self._deployment_timeout)
@@ -241,7 +280,7 @@ class FastSageMaker(LocalSageMaker):
     def reset(self) -> None:
         """Forget every job, model, config, endpoint, knob and recorded request (between tests)."""
         self.clear_faults()
-        self.release_endpoint_deployments()
+        self._release_everything()
         with self._lock:
             self._accuracy.clear()
             self.requests.clear()
@@ -260,7 +299,22 @@ class FastSageMaker(LocalSageMaker):
             ):
                 records.clear()
 
-    def _add_failure(self, kind: str, name: ModelMatcher, reason: str) -> None:
+    def _release_everything(self) -> None:
+        self.release_endpoint_deployments()
+        with self._lock:
+            self._training_holds.clear()
+            for event in self._held_trainings.values():
+                event.set()
+            self._held_trainings.clear()
+
+    def _wait_if_held(self, job_name: str) -> None:
+        with self._lock:
+            if not any(rule.applies(job_name) for rule in self._training_holds):
+                return
+            event = self._held_trainings.setdefault(job_name, threading.Event())
+        event.wait(timeout=self._deployment_timeout)
+
+    def _add_failure(self, kind: str, name: NameMatcher, reason: str) -> None:
         with self._lock:
             self._failures[kind].append(_Rule(name, reason))
 
@@ -303,6 +357,7 @@ class FastSageMaker(LocalSageMaker):
     ) -> dict[str, Any]:
         name = request["TrainingJobName"]
         created = utcnow()
+        self._wait_if_held(name)
         failure = self._failure("training", name)
         if failure is not None:
             failure = f"AlgorithmError: {failure}, exit code: 1"
@@ -500,9 +555,7 @@ class FastSageMaker(LocalSageMaker):
             self.s3.put_object(Bucket=target.bucket, Key=target.key, Body=body.encode())
 
     @staticmethod
-    def _transform_line(
-        processing: DataProcessing, key: str, number: int, line: str, right: bool
-    ) -> Any:
+    def _transform_line(processing: DataProcessing, key: str, number: int, line: str, right: bool) -> Any:
         try:
             record = json.loads(line)
             features = processing.input_filter.apply(record)
@@ -544,4 +597,3 @@ def fast_sagemaker(workdir: Path | str, **options: Any) -> Callable[[Any], FastS
         )
 
     return build
-

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests.workflows.support import Stack, StackManager, model_archive, session_dir, synthesized_app
+from tests.workflows.support import (
+    Stack,
+    StackManager,
+    model_archive,
+    session_dir,
+    synthesized_app,
+    template_json,
+)
 
 _USER = f"user-{os.getpid()}"
 
@@ -29,12 +36,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def cdk_out() -> Path:
-    _register_user()
     return synthesized_app()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stacks(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackManager]:
+    """This package's LocalCloud; package scope closes it whenever pytest leaves the package (moto and
+    the task hooks are process-global: other packages' tests may open their own in this process)."""
     model_archive()  # built once per run, shared by the workers
     manager = StackManager(cdk_out, tmp_path_factory.mktemp("sagemaker"))
     yield manager
@@ -51,10 +59,8 @@ def stack(stacks: StackManager) -> Stack:
 
 @pytest.fixture(scope="session")
 def template(cdk_out: Path) -> dict[str, Any]:
-    from tests.workflows.support import template_json
-
     return template_json(cdk_out)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    _register_user()
+    _register_user()  # before collection: the fault-injection cases are generated from a synth

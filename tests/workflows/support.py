@@ -43,10 +43,16 @@ EXECUTION_TIMEOUT: Final = 60.0
 PARENT_EXECUTION_KEY: Final = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"
 SAMPLE_FEATURES: Final = [[float((i * 7) % 256) for i in range(784)]]
 
+
+def _data_settings() -> dict[str, str]:
+    context: dict[str, Any] = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
+    return dict(context["context"]["mlops"]["data"])
+
+
 # Data the defaults point at (cdk.json mlops.data): prepared channels, fresh labelled data, raw data.
-PREPARED_PREFIX: Final = "prepared/digits/"
-LABELLED_PREFIX: Final = "labelled/latest/"
-RAW_PREFIX: Final = "raw/digits/"
+PREPARED_PREFIX: Final = _data_settings()["dataset_uri_prefix"]
+LABELLED_PREFIX: Final = _data_settings()["evaluation_uri_prefix"]
+RAW_PREFIX: Final = _data_settings()["raw_uri_prefix"]
 
 
 # --- one synth per session ------------------------------------------------------------------
@@ -189,7 +195,9 @@ class Stack:
 
     def executions(self, workflow: str) -> list[dict[str, Any]]:
         sfn = self.cloud.client("stepfunctions")
-        listed: list[dict[str, Any]] = sfn.list_executions(stateMachineArn=self.machine(workflow))["executions"]
+        listed: list[dict[str, Any]] = sfn.list_executions(stateMachineArn=self.machine(workflow))[
+            "executions"
+        ]
         return listed
 
     def children(self, execution_arn: str) -> list[dict[str, Any]]:
@@ -227,9 +235,10 @@ class Stack:
         found = []
         for notification in self.cloud.notifications(str(self.outputs["NotificationTopicArn"])):
             message = notification.json
-            if isinstance(message, dict) and message.get("execution") == execution_arn:
-                if event is None or message.get("event") == event:
-                    found.append(message)
+            if not isinstance(message, dict) or message.get("execution") != execution_arn:
+                continue
+            if event is None or message.get("event") == event:
+                found.append(message)
         return found
 
     # -- the registry --
@@ -288,7 +297,9 @@ class Stack:
         s3 = self.cloud.client("s3")
         for channel in ("train", "validation", "test"):
             s3.put_object(
-                Bucket=self.data_bucket, Key=f"{PREPARED_PREFIX}{channel}/metadata.json", Body=b'{"counts": {}}'
+                Bucket=self.data_bucket,
+                Key=f"{PREPARED_PREFIX}{channel}/metadata.json",
+                Body=b'{"counts": {}}',
             )
         s3.put_object(
             Bucket=self.data_bucket,
@@ -383,7 +394,9 @@ class Stack:
         return model
 
 
-def open_stack(cdk_out: Path, workdir: Path, **cloud_options: Any) -> contextlib.AbstractContextManager[Stack]:
+def open_stack(
+    cdk_out: Path, workdir: Path, **cloud_options: Any
+) -> contextlib.AbstractContextManager[Stack]:
     """LocalCloud on a cloud assembly with the fast SageMaker, data uploaded."""
 
     @contextlib.contextmanager

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import pytest
 
-from tests.workflows.support import RAW_PREFIX, Stack
+from tests.workflows.support import PREPARED_PREFIX, RAW_PREFIX, Stack
 
 NOT_AN_OBJECT_BUG: Final = (
     "bug: ValidateInput's Catch puts the error at $.error of the state data, which is the raw execution "
@@ -34,44 +34,137 @@ def _s3(prefix: str) -> Callable[[Stack], str]:
 
 
 CASES: Final = [
-    Malformed("epochs-as-string", "training", lambda s: {"hyperparameters": {"epochs": "12"}}, "hyperparameters.epochs"),
-    Malformed("negative-epochs", "training", lambda s: {"hyperparameters": {"epochs": -1}}, "hyperparameters.epochs"),
-    Malformed("zero-learning-rate", "training", lambda s: {"hyperparameters": {"learning-rate": 0}}, "hyperparameters.learning-rate"),
+    Malformed(
+        "epochs-as-string",
+        "training",
+        lambda s: {"hyperparameters": {"epochs": "12"}},
+        "hyperparameters.epochs",
+    ),
+    Malformed(
+        "negative-epochs", "training", lambda s: {"hyperparameters": {"epochs": -1}}, "hyperparameters.epochs"
+    ),
+    Malformed(
+        "zero-learning-rate",
+        "training",
+        lambda s: {"hyperparameters": {"learning-rate": 0}},
+        "hyperparameters.learning-rate",
+    ),
     Malformed("unknown-top-level-field", "training", lambda s: {"epochs": 10}, "epochs"),
-    Malformed("unknown-nested-field", "training", lambda s: {"training": {"instance_typo": "ml.m5.large"}}, "training.instance_typo"),
+    Malformed(
+        "unknown-nested-field",
+        "training",
+        lambda s: {"training": {"instance_typo": "ml.m5.large"}},
+        "training.instance_typo",
+    ),
     Malformed("data-uri-not-s3", "training", lambda s: {"data_uri": "not-a-uri"}, "data_uri"),
-    Malformed("raw-data-uri-https", "training", lambda s: {"raw_data_uri": "https://example.com/raw/"}, "raw_data_uri"),
-    Malformed("bucket-outside-project", "training", lambda s: {"data_uri": "s3://someone-elses-bucket/prepared/"}, "data_uri"),
-    Malformed("raw-and-prepared-data", "training", lambda s: {"raw_data_uri": _s3(RAW_PREFIX)(s), "data_uri": _s3("prepared/digits/")(s)}, "data_uri"),
+    Malformed(
+        "raw-data-uri-https",
+        "training",
+        lambda s: {"raw_data_uri": "https://example.com/raw/"},
+        "raw_data_uri",
+    ),
+    Malformed(
+        "bucket-outside-project",
+        "training",
+        lambda s: {"data_uri": "s3://someone-elses-bucket/prepared/"},
+        "data_uri",
+    ),
+    Malformed(
+        "raw-and-prepared-data",
+        "training",
+        lambda s: {"raw_data_uri": _s3(RAW_PREFIX)(s), "data_uri": _s3(PREPARED_PREFIX)(s)},
+        "data_uri",
+    ),
     Malformed("oversized-reason", "training", lambda s: {"reason": "x" * 300}, "reason"),
-    Malformed("oversized-hyperparameter-name", "training", lambda s: {"hyperparameters": {"h" * 70: 1}}, "hyperparameters." + "h" * 70),
-    Malformed("too-many-epochs-by-the-last-attempt", "training", lambda s: {"hyperparameters": {"epochs": 1000}}, "hyperparameters.epochs"),
-    Malformed("parallel-jobs-above-max-jobs", "training", lambda s: {"tuning": {"max_jobs": 2, "max_parallel_jobs": 3}}, "tuning.max_parallel_jobs"),
+    Malformed(
+        "oversized-hyperparameter-name",
+        "training",
+        lambda s: {"hyperparameters": {"h" * 70: 1}},
+        "hyperparameters." + "h" * 70,
+    ),
+    Malformed(
+        "too-many-epochs-by-the-last-attempt",
+        "training",
+        lambda s: {"hyperparameters": {"epochs": 1000}},
+        "hyperparameters.epochs",
+    ),
+    Malformed(
+        "parallel-jobs-above-max-jobs",
+        "training",
+        lambda s: {"tuning": {"max_jobs": 2, "max_parallel_jobs": 3}},
+        "tuning.max_parallel_jobs",
+    ),
     Malformed("threshold-above-one", "training", lambda s: {"gate": {"threshold": 1.5}}, "gate.threshold"),
     Malformed("unknown-gate-metric", "training", lambda s: {"gate": {"metric": "auc"}}, "gate.metric"),
     Malformed("zero-attempts", "training", lambda s: {"gate": {"max_attempts": 0}}, "gate.max_attempts"),
     Malformed("spot-as-string", "training", lambda s: {"training": {"use_spot": "yes"}}, "training.use_spot"),
-    Malformed("zero-instances", "training", lambda s: {"training": {"instance_count": 0}}, "training.instance_count"),
-    Malformed("instance-type-without-ml", "training", lambda s: {"training": {"instance_type": "m5.large"}}, "training.instance_type"),
-    Malformed("runtime-too-short", "training", lambda s: {"training": {"max_runtime_seconds": 10}}, "training.max_runtime_seconds"),
-    Malformed("spot-wait-below-runtime", "training", lambda s: {"training": {"max_wait_seconds": 100}}, "training.max_wait_seconds"),
-    Malformed("snake-case-batch-size", "training", lambda s: {"hyperparameters": {"batch_size": 64}}, "hyperparameters.batch_size"),
-    Malformed("reserved-hyperparameter", "training", lambda s: {"hyperparameters": {"sagemaker_program": "evil.py"}}, "hyperparameters.sagemaker_program"),
-    Malformed("nested-hyperparameter", "training", lambda s: {"hyperparameters": {"nested": {"a": 1}}}, "hyperparameters.nested"),
+    Malformed(
+        "zero-instances", "training", lambda s: {"training": {"instance_count": 0}}, "training.instance_count"
+    ),
+    Malformed(
+        "instance-type-without-ml",
+        "training",
+        lambda s: {"training": {"instance_type": "m5.large"}},
+        "training.instance_type",
+    ),
+    Malformed(
+        "runtime-too-short",
+        "training",
+        lambda s: {"training": {"max_runtime_seconds": 10}},
+        "training.max_runtime_seconds",
+    ),
+    Malformed(
+        "spot-wait-below-runtime",
+        "training",
+        lambda s: {"training": {"max_wait_seconds": 100}},
+        "training.max_wait_seconds",
+    ),
+    Malformed(
+        "snake-case-batch-size",
+        "training",
+        lambda s: {"hyperparameters": {"batch_size": 64}},
+        "hyperparameters.batch_size",
+    ),
+    Malformed(
+        "reserved-hyperparameter",
+        "training",
+        lambda s: {"hyperparameters": {"sagemaker_program": "evil.py"}},
+        "hyperparameters.sagemaker_program",
+    ),
+    Malformed(
+        "nested-hyperparameter",
+        "training",
+        lambda s: {"hyperparameters": {"nested": {"a": 1}}},
+        "hyperparameters.nested",
+    ),
     Malformed("threshold-as-string", "evaluation", lambda s: {"threshold": "high"}, "threshold"),
-    Malformed("evaluation-bucket-outside-project", "evaluation", lambda s: {"data_uri": "s3://elsewhere/labelled/"}, "data_uri"),
-    Malformed("retrain-without-raw-data", "evaluation", lambda s: {"retrain_raw_data_uri": None}, "retrain_raw_data_uri"),
+    Malformed(
+        "evaluation-bucket-outside-project",
+        "evaluation",
+        lambda s: {"data_uri": "s3://elsewhere/labelled/"},
+        "data_uri",
+    ),
+    Malformed(
+        "retrain-without-raw-data",
+        "evaluation",
+        lambda s: {"retrain_raw_data_uri": None},
+        "retrain_raw_data_uri",
+    ),
     Malformed("unknown-evaluation-metric", "evaluation", lambda s: {"metric": "loss"}, "metric"),
     Malformed("a-list", "training", lambda s: [], "input", NOT_AN_OBJECT_BUG),
     Malformed("a-string", "training", lambda s: "train please", "input", NOT_AN_OBJECT_BUG),
     Malformed("a-number", "training", lambda s: 42, "input", NOT_AN_OBJECT_BUG),
     Malformed("null", "training", lambda s: None, "input", NOT_AN_OBJECT_BUG),
     Malformed("evaluation-a-list", "evaluation", lambda s: [{}], "input", NOT_AN_OBJECT_BUG),
-]  # fmt: skip
+]
 
 
 def _param(case: Malformed) -> Any:
-    marks = [pytest.mark.xfail(reason=case.known_bug, strict=True, raises=AssertionError)] if case.known_bug else []
+    marks = (
+        [pytest.mark.xfail(reason=case.known_bug, strict=True, raises=AssertionError)]
+        if case.known_bug
+        else []
+    )
     return pytest.param(case, id=f"{case.workflow}-{case.id}", marks=marks)
 
 

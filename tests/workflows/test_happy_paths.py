@@ -7,7 +7,7 @@ import math
 
 from lambdas.model_registry import EVALUATION_METRICS, ModelStatus
 from local_mode.local_cloud import ExecutionResult
-from tests.workflows.support import Stack
+from tests.workflows.support import LABELLED_PREFIX, RAW_PREFIX, Stack
 
 
 def train(stack: Stack, hint: str) -> tuple[ExecutionResult, dict]:
@@ -57,7 +57,9 @@ def test_second_training_run_replaces_the_champion_in_one_transaction(stack: Sta
     [promote] = stack.calls(result.execution_arn, "PromoteAndRetire")
     assert promote.succeeded
     updates = [entry["Update"] for entry in promote.parameters["TransactItems"]]
-    assert [(u["Key"]["model_name"]["S"], u["ExpressionAttributeValues"][":status"]["S"]) for u in updates] == [
+    assert [
+        (u["Key"]["model_name"]["S"], u["ExpressionAttributeValues"][":status"]["S"]) for u in updates
+    ] == [
         (new, ModelStatus.DEPLOYED),
         (old, ModelStatus.RETIRED),
     ]
@@ -100,7 +102,7 @@ def test_evaluation_of_a_healthy_model_records_it_and_does_not_retrain(stack: St
     [evaluation] = item["evaluations"]
     assert evaluation["execution_arn"] == result.execution_arn
     assert evaluation["metrics"]["accuracy"] == item["last_evaluation_metric"] == 1.0
-    assert evaluation["data_uri"] == stack.data_uri("labelled/latest/")
+    assert evaluation["data_uri"] == stack.data_uri(LABELLED_PREFIX)
     [transform] = stack.calls(result.execution_arn, "TransformFreshData")
     assert transform.parameters["ModelName"] == champion["model_name"]
 
@@ -118,7 +120,7 @@ def test_evaluation_of_a_decayed_model_retrains_and_replaces_it(stack: Stack) ->
     assert child["status"] == "SUCCEEDED"
     assert result.output["retraining"] == {"execution_arn": child["executionArn"], "status": "SUCCEEDED"}
     child_input = json.loads(child["input"])
-    assert child_input["raw_data_uri"] == stack.data_uri("raw/digits/")
+    assert child_input["raw_data_uri"] == stack.data_uri(RAW_PREFIX)
     assert "below" in child_input["reason"]
     items = stack.items()
     assert items[old]["last_evaluation_metric"] == 0.5

@@ -22,7 +22,10 @@ def test_gate_rejects_every_attempt(stack: Stack) -> None:
     assert (result.status, result.error) == ("FAILED", "ModelRejected")
     arn = result.execution_arn
     items = stack.items_of(arn)
-    assert [(i["attempt"], i["status"]) for i in items] == [(1, ModelStatus.REJECTED), (2, ModelStatus.REJECTED)]
+    assert [(i["attempt"], i["status"]) for i in items] == [
+        (1, ModelStatus.REJECTED),
+        (2, ModelStatus.REJECTED),
+    ]
     assert all(i["rejection"] for i in items)  # its wording: test_rejection_names_the_metric_and_value
     assert len({i["model_name"] for i in items}) == 2
     # Each attempt trained, and the second one longer.
@@ -65,7 +68,7 @@ def test_gate_rejects_a_candidate_that_loses_to_the_champion(stack: Stack) -> No
     reason=(
         "bug: RecordRejected stores the literal text \"States.Format('{} {} below the gate', ...)\" "
         "as `rejection`: training_workflow._s() passes a 'States.' expression to "
-        "DynamoAttributeValue.from_string as a plain string (\"S\", not \"S.$\"); use "
+        'DynamoAttributeValue.from_string as a plain string ("S", not "S.$"); use '
         "sfn.JsonPath.format(...) instead"
     ),
 )
