@@ -496,7 +496,8 @@ class LocalCloud:
         """Start an execution (always named: moto mishandles unnamed ones); returns its ARN."""
         if self.check_iam_before_start:
             self.assert_iam(state_machine_arn)
-        payload = input if isinstance(input, str) else json.dumps(input or {})
+        # Any JSON value is a valid input ([] and 0 too); only "no input" means {}.
+        payload = input if isinstance(input, str) else json.dumps({} if input is None else input)
         execution_name = name or f"local-{uuid.uuid4().hex[:16]}"
         response = self.client("stepfunctions").start_execution(
             stateMachineArn=state_machine_arn, name=execution_name, input=payload

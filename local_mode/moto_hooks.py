@@ -19,6 +19,9 @@ Patched (module paths under moto.stepfunctions.parser.asl):
 - component.state.fail.state_fail: its `CustomErrorName` global. A Fail state whose ErrorPath
   re-raises a caught `States.TaskFailed` (Catch States.ALL → Fail) ends the execution with
   States.Runtime in moto, which forbids `States.` in custom names; AWS fails it with that error.
+- component.state.exec.state_parallel.branches_decl: its `CustomErrorName` global, for the same
+  reason: a `States.TaskFailed` leaving a Parallel branch became States.Runtime before the
+  Parallel's Catch could run.
 - component.state.exec.state_task.lambda_eval_utils: `_invoke_lambda_function`, in-process Lambda
   handlers instead of moto's Docker Lambda.
 - component.state.wait.wait_function.wait_function: `WaitFunction._eval_body`, optional cap on
@@ -67,6 +70,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service,
@@ -308,6 +312,11 @@ def _error_name(error: str) -> ErrorName:
         except ValueError:
             pass
     return ErrorName(error_name=error)
+
+
+def _branch_error_name(error_name: str) -> ErrorName:
+    # branches_decl calls CustomErrorName(error_name=...).
+    return _error_name(error_name)
 
 
 # --- the hooks ------------------------------------------------------------------------------
@@ -802,6 +811,7 @@ class _Patches:
             self._set(task_class, "_from_error", _passing_failure_events(vars(task_class)["_from_error"]))
         self._set(retrier_decl, "time", _CappedClock())
         self._set(state_fail, "CustomErrorName", _error_name)
+        self._set(branches_decl, "CustomErrorName", _branch_error_name)
         for module in [
             m
             for name, m in list(sys.modules.items())

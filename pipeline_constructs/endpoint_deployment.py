@@ -29,6 +29,8 @@ from .workflow_steps import (
 )
 
 POLL_INTERVAL_SECONDS = 30
+CURRENT_CHAMPION_QUERY = "$.current_champion"
+CURRENT_CHAMPION_PATH = f"{CURRENT_CHAMPION_QUERY}.items[0].model_name.S"
 
 
 @dataclass(frozen=True)
@@ -221,13 +223,17 @@ class EndpointDeployment:
             expected=ModelStatus.EVALUATED,
             extra=deployed_attributes,
         )
+        # The champion is read again here, not reused from the start of the run: another run may
+        # have deployed a model meanwhile, and it is that one this promotion must retire.
+        current = self._registry.find_deployed("FindCurrentChampion", result_path=CURRENT_CHAMPION_QUERY)
+        catch_all(current, self._on_failure)
         swap = self._registry.transact(
             "PromoteAndRetire",
             comment="New champion DEPLOYED and the old one RETIRED, in one transaction",
             items=[
                 promote,
                 self._registry.status_update_item(
-                    model_name_path="$.champion.model_name",
+                    model_name_path=CURRENT_CHAMPION_PATH,
                     status=ModelStatus.RETIRED,
                     expected=ModelStatus.DEPLOYED,
                     extra={"retired_by": {"S.$": "$.attempt.model_name"}},
@@ -251,18 +257,31 @@ class EndpointDeployment:
                 "endpoint": self._endpoint.name,
                 "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
                 "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
-                "replaced": sfn.JsonPath.string_at("$.champion.model_name"),
+                "replaced": sfn.JsonPath.string_at("$.replaced.model_name"),
             },
         )
         done = sfn.Succeed(self._scope, "Deployed")
-        for task in (swap, first):
+        retired = sfn.Pass(
+            self._scope,
+            "ReplacedChampion",
+            parameters={"model_name.$": CURRENT_CHAMPION_PATH},
+            result_path="$.replaced",
+        )
+        nothing_retired = sfn.Pass(
+            self._scope,
+            "ReplacedNothing",
+            result=sfn.Result.from_object({"model_name": "none"}),
+            result_path="$.replaced",
+        )
+        for task, replaced in ((swap, retired), (first, nothing_retired)):
             catch_all(task, self._on_failure)
-            task.next(announce)
+            task.next(replaced)
+            replaced.next(announce)
         catch_all(announce, done)
         announce.next(done)
-        return (
+        return current.next(
             sfn.Choice(self._scope, "RetireChampion?")
-            .when(sfn.Condition.boolean_equals("$.champion.present", True), swap)
+            .when(sfn.Condition.is_present(CURRENT_CHAMPION_PATH), swap)
             .otherwise(first)
         )
 

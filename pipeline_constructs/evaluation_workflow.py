@@ -23,6 +23,7 @@ from .workflow_steps import (
     SAGEMAKER_TRANSIENT,
     STEP_FUNCTIONS_TRANSIENT,
     RegistrySteps,
+    begin,
     catch_all,
     dynamo_number,
     invoke_lambda,
@@ -206,14 +207,19 @@ class EvaluationWorkflow(Construct):
             )
             .otherwise(sfn.Succeed(self, "ModelHealthy"))
         )
-        definition = validate.next(find).next(
-            sfn.Choice(self, "AnythingDeployed?")
-            .when(
-                sfn.Condition.is_present("$.champion_query.items[0]"),
-                champion.next(transform).next(score).next(record).next(decayed),
-            )
-            .otherwise(
-                sfn.Succeed(self, "NothingDeployed", comment="No model is deployed: nothing to evaluate")
+        definition = (
+            begin(self)
+            .next(validate)
+            .next(find)
+            .next(
+                sfn.Choice(self, "AnythingDeployed?")
+                .when(
+                    sfn.Condition.is_present("$.champion_query.items[0]"),
+                    champion.next(transform).next(score).next(record).next(decayed),
+                )
+                .otherwise(
+                    sfn.Succeed(self, "NothingDeployed", comment="No model is deployed: nothing to evaluate")
+                )
             )
         )
         catch_all(validate, notify_failure)

@@ -40,9 +40,11 @@ from .sagemaker_tasks import (
 from .state_machine import build_state_machine
 from .workflow_steps import (
     ERROR_PATH,
+    HANDLER_ERROR_PATH,
     SAGEMAKER_SDK_TRANSIENT,
     SAGEMAKER_TRANSIENT,
     RegistrySteps,
+    begin,
     catch_all,
     dynamo_number,
     invoke_lambda,
@@ -117,7 +119,7 @@ class TrainingWorkflow(Construct):
                 ),
             },
         )
-        catch_all(record_failure, notify_failure)
+        catch_all(record_failure, notify_failure, result_path=HANDLER_ERROR_PATH)
         record_failure.next(notify_failure)
         self._before_attempt_failure = notify_failure
         self._attempt_failure = record_failure
@@ -198,7 +200,9 @@ class TrainingWorkflow(Construct):
         gate = self._quality_gate(passed=deploy, rejected=rejected)
 
         definition = (
-            validate.next(find_champion)
+            begin(self)
+            .next(validate)
+            .next(find_champion)
             .next(
                 sfn.Choice(self, "RawDataGiven?", comment="Preprocess when the input names raw data")
                 .when(sfn.Condition.boolean_equals("$.run.preprocess", True), preprocess)
@@ -558,8 +562,12 @@ class TrainingWorkflow(Construct):
             "RecordRejected",
             ModelStatus.REJECTED,
             attributes={
-                "rejection": _s(
-                    "States.Format('{} {} below the gate', $.run.gate.metric, $.evaluation.candidate.metric)"
+                "rejection": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.format(
+                        "{} {} below the gate",
+                        sfn.JsonPath.string_at("$.run.gate.metric"),
+                        sfn.JsonPath.string_at("$.evaluation.candidate.metric"),
+                    )
                 )
             },
         )
@@ -594,7 +602,7 @@ class TrainingWorkflow(Construct):
             error="ModelRejected",
             cause="No attempt passed the quality gate within max_attempts",
         )
-        catch_all(give_up, fail)
+        catch_all(give_up, fail, result_path=HANDLER_ERROR_PATH)
         return record.next(
             sfn.Choice(self, "AttemptsLeft?", comment="Bounded retrain loop")
             .when(

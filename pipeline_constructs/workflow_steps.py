@@ -36,6 +36,8 @@ STEP_FUNCTIONS_TRANSIENT = ("StepFunctions.ExecutionLimitExceededException", "St
 LAMBDA_TRANSIENT = ("Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.AWSLambdaException")
 
 ERROR_PATH = "$.error"
+# Where a failure handler's own error goes, so it never hides the failure being handled.
+HANDLER_ERROR_PATH = "$.handler_error"
 NOW = "$$.State.EnteredTime"
 
 
@@ -56,9 +58,14 @@ def retry_transient(
     )
 
 
-def catch_all(state: sfn.TaskStateBase | sfn.CustomState | sfn.Parallel, handler: sfn.IChainable) -> None:
+def catch_all(
+    state: sfn.TaskStateBase | sfn.CustomState | sfn.Parallel,
+    handler: sfn.IChainable,
+    *,
+    result_path: str = ERROR_PATH,
+) -> None:
     """Every failure goes to `handler` with the error kept beside the state data."""
-    state.add_catch(handler, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
+    state.add_catch(handler, errors=[sfn.Errors.ALL], result_path=result_path)
 
 
 def dynamo_number(path: str) -> tasks.DynamoAttributeValue:
@@ -253,7 +260,7 @@ def notify_and_fail(scope: Construct, *, topic: sns.ITopic, workflow: str, fail_
         message=failure_message(workflow),
     )
     # A notification that cannot be sent must not hide the original failure.
-    catch_all(announce, fail)
+    catch_all(announce, fail, result_path=HANDLER_ERROR_PATH)
     announce.next(fail)
     return announce
 
@@ -281,3 +288,13 @@ def invoke_lambda(
     if failure is not None:
         catch_all(task, failure)
     return task
+
+
+def begin(scope: Construct) -> sfn.Pass:
+    """The first state: state data becomes an object whatever the execution input is.
+
+    Catches write errors into the state data, which fails on a non-object input (a list, a
+    string, null) before ValidateInput could reject it by name; ValidateInput reads the raw
+    input from the context instead.
+    """
+    return sfn.Pass(scope, "Begin", parameters={"execution.$": "$$.Execution.Name"})

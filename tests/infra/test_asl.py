@@ -43,4 +43,4 @@ def test_definition_is_valid_asl(resolved_definitions: dict[str, str], workflow:
         [str(VALIDATOR), "--json-path", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(definition)["StartAt"] == "ValidateInput"
+    assert json.loads(definition)["StartAt"] == "Begin"

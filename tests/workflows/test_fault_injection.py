@@ -132,19 +132,8 @@ CASES: Final = [
     for kind in KINDS
 ]
 
-# The failure handlers catch their own errors with ResultPath $.error (workflow_steps.catch_all), so a
-# failing handler overwrites the error that led to it: the execution then fails with (and NotifyFailure
-# announces) the handler's error, and the original one is lost. workflow_steps.notify_and_fail says the
-# opposite ("a notification that cannot be sent must not hide the original failure").
-HIDDEN_ORIGINAL_ERROR: Final = (
-    "bug: the failure handler's Catch writes its own error over $.error, hiding the original failure "
-    "(catch_all(..., result_path=ERROR_PATH) on NotifyFailure/RecordFailure; catch into another path)"
-)
-KNOWN_BUGS: Final = {
-    ("training", "NotifyFailure", "permanent"): HIDDEN_ORIGINAL_ERROR,
-    ("training", "RecordFailure", "permanent"): HIDDEN_ORIGINAL_ERROR,
-    ("evaluation", "NotifyFailure", "permanent"): HIDDEN_ORIGINAL_ERROR,
-}
+# (state, kind) → why it is expected to fail; empty: every case must pass.
+KNOWN_BUGS: Final[dict[tuple[str, str, str], str]] = {}
 
 
 def _param(case: Case) -> Any:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from lambdas.model_registry import ModelStatus
 from local_mode.local_cloud import ExecutionResult
 from tests.workflows.support import Stack, retried
@@ -61,17 +59,6 @@ def test_same_input_twice_gives_distinct_jobs_models_and_items(stack: Stack) -> 
     assert endpoint is not None and endpoint["EndpointConfigName"] == attempts[1]["endpoint_config_name"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "bug: two training runs in flight together both find no champion (FindChampion runs at the "
-        "start), so the second promotes with PromoteFirstModel and nothing retires the first: two "
-        "models DEPLOYED. The promotion should check that the champion it read is still the "
-        "champion (e.g. a ConditionCheck on a champion-pointer item in the transaction), or "
-        "training runs should be serialised"
-    ),
-)
 def test_runs_in_flight_together_leave_one_model_deployed(stack: Stack) -> None:
     first, second = run_two_together(stack)
 

@@ -21,17 +21,10 @@ class JobFailure:
     known_bug: str | None = None
 
 
-BRANCH_ERROR_BUG = (
-    "engine bug: a States.* error (here States.TaskFailed of a Failed transform job) leaving a Parallel "
-    "branch makes moto 5.2.5 raise 'Custom Error Names MUST NOT begin with the prefix States.' "
-    "(state_parallel/branches_decl.py builds CustomErrorName(error)): the execution ends States.Runtime, "
-    "skipping Evaluate's Catch, RecordFailure and NotifyFailure. moto_hooks patches the same global in "
-    "state_fail; the same patch of branches_decl.CustomErrorName fixes it"
-)
 CASES = [
     JobFailure("Train", "fail_training"),
     JobFailure("Preprocess", "fail_processing", raw_input=True, item_written=False),
-    JobFailure("TransformCandidate", "fail_transform", known_bug=BRANCH_ERROR_BUG),
+    JobFailure("TransformCandidate", "fail_transform"),
 ]
 
 

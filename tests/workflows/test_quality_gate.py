@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from app import default_context
 from lambdas.model_registry import ModelStatus
 from tests.workflows.support import Stack
@@ -62,16 +60,6 @@ def test_gate_rejects_a_candidate_that_loses_to_the_champion(stack: Stack) -> No
     assert endpoint is not None and endpoint["EndpointConfigName"] == champion
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "bug: RecordRejected stores the literal text \"States.Format('{} {} below the gate', ...)\" "
-        "as `rejection`: training_workflow._s() passes a 'States.' expression to "
-        'DynamoAttributeValue.from_string as a plain string ("S", not "S.$"); use '
-        "sfn.JsonPath.format(...) instead"
-    ),
-)
 def test_rejection_names_the_metric_and_value(stack: Stack) -> None:
     stack.sagemaker.set_model_accuracy("", 0.5)
     result = stack.run("training", {"gate": {"max_attempts": 1}}, hint="rejection-reason")
