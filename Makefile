@@ -45,7 +45,7 @@ lint: $(PY_STAMP)
 
 ## test: lint, then the whole test suite
 test: lint $(NODE_STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 ## bench: training and input-pipeline benchmark → benchmarks/results.json and the README
 bench: $(PY_STAMP)

@@ -17,9 +17,9 @@ from botocore.stub import Stubber
 from typer.testing import CliRunner, Result
 
 from local_mode.local_cloud import ExecutionResult, LocalCloud
+from local_mode.sagemaker_api_server import SageMakerApiServer
 from pipeline_cli.backend import Backend, console_execution_url
 from pipeline_cli.cli import app
-from local_mode.sagemaker_api_server import SageMakerApiServer
 from tests.cli.fake_sagemaker import FakeSageMaker
 
 REGION = "us-east-1"

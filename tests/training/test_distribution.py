@@ -52,8 +52,8 @@ def test_several_hosts_without_tf_config_derive_one_every_host_agrees_on() -> No
         "cluster": {"worker": ["algo-1:8890", "algo-2:8890", "algo-3:8890"]},
         "task": {"type": "worker", "index": 1},
     }
-    assert all(p.tf_config is not None and p.tf_config["cluster"] == plans[0].tf_config["cluster"]
-               for p in plans)
+    cluster = plans[1].tf_config["cluster"]
+    assert all(p.tf_config is not None and p.tf_config["cluster"] == cluster for p in plans)
 
 
 def test_a_one_worker_tf_config_is_a_single_host() -> None:

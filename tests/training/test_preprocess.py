@@ -138,7 +138,7 @@ def test_instances_write_distinct_files_and_their_counts_add_up(tmp_path: Path) 
 def test_instance_place_comes_from_the_resource_config_under_the_base_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SageMaker writes resourceconfig.json; local mode relocates /opt/ml per instance with SAGEMAKER_BASE_DIR."""
+    """SageMaker writes resourceconfig.json; local mode moves /opt/ml per instance (SAGEMAKER_BASE_DIR)."""
     base = tmp_path / "opt-ml"
     (base / "config").mkdir(parents=True)
     (base / "config" / "resourceconfig.json").write_text(
