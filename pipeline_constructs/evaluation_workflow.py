@@ -16,9 +16,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from lambdas.model_registry import PARTITION_KEY
+
 from .sagemaker_tasks import JoinedTransformJob, transform_input
 from .state_machine import build_state_machine
 from .workflow_steps import (
+    DYNAMODB_TRANSIENT,
+    ERROR_PATH,
+    HANDLER_ERROR_PATH,
     NOW,
     SAGEMAKER_TRANSIENT,
     STEP_FUNCTIONS_TRANSIENT,
@@ -124,46 +129,33 @@ class EvaluationWorkflow(Construct):
             },
             result_path="$.evaluation",
         )
-        record = tasks.DynamoUpdateItem(
-            self,
+        record = self._append_evaluation(
+            registry,
             "RecordEvaluation",
             comment="Append this evaluation to the deployed model's history",
-            table=registry.table,
-            key=registry.key(),
-            update_expression=(
-                "SET evaluations = list_append(if_not_exists(evaluations, :empty), :entry), "
-                "last_evaluated_at = :now, last_evaluation_metric = :metric"
-            ),
-            expression_attribute_values={
-                ":empty": tasks.DynamoAttributeValue.from_list([]),
-                ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(NOW)),
-                ":metric": dynamo_number("$.evaluation.candidate.metric"),
-                ":entry": tasks.DynamoAttributeValue.from_list(
-                    [
-                        tasks.DynamoAttributeValue.from_map(
-                            {
-                                "evaluated_at": tasks.DynamoAttributeValue.from_string(
-                                    sfn.JsonPath.string_at(NOW)
-                                ),
-                                "execution_arn": tasks.DynamoAttributeValue.from_string(
-                                    sfn.JsonPath.execution_id
-                                ),
-                                "data_uri": tasks.DynamoAttributeValue.from_string(
-                                    sfn.JsonPath.string_at("$.run.data_uri")
-                                ),
-                                "metrics": tasks.DynamoAttributeValue.map_from_json_path(
-                                    "$.evaluation.candidate.registry_metrics"
-                                ),
-                                "report_uri": tasks.DynamoAttributeValue.from_string(
-                                    sfn.JsonPath.string_at("$.evaluation.candidate.report_uri")
-                                ),
-                            }
-                        )
-                    ]
+            entry={
+                "data_uri": _string("$.run.data_uri"),
+                "metrics": tasks.DynamoAttributeValue.map_from_json_path(
+                    "$.evaluation.candidate.registry_metrics"
                 ),
+                "report_uri": _string("$.evaluation.candidate.report_uri"),
             },
-            result_path=sfn.JsonPath.DISCARD,
+            also_set={"last_evaluation_metric": dynamo_number("$.evaluation.candidate.metric")},
         )
+        # The champion stays DEPLOYED when its evaluation fails; the failure joins its history.
+        record_failure = self._append_evaluation(
+            registry,
+            "RecordEvaluationFailure",
+            comment="Append the failed evaluation, with its error, to the deployed model's history",
+            entry={
+                "data_uri": _string("$.run.data_uri"),
+                "error": _string(f"{ERROR_PATH}.Error"),
+                "cause": _string(f"{ERROR_PATH}.Cause"),
+            },
+            also_set={},
+        )
+        catch_all(record_failure, notify_failure, result_path=HANDLER_ERROR_PATH)
+        record_failure.next(notify_failure)
         retrain = tasks.StepFunctionsStartExecution(
             self,
             "Retrain",
@@ -223,7 +215,7 @@ class EvaluationWorkflow(Construct):
             )
         )
         catch_all(validate, notify_failure)
-        catch_all(score, notify_failure)
+        catch_all(score, record_failure)
         self.state_machine = build_state_machine(
             self,
             "StateMachine",
@@ -243,3 +235,52 @@ class EvaluationWorkflow(Construct):
                 targets.SfnStateMachine(self.state_machine, input=events.RuleTargetInput.from_object({}))
             ],
         )
+
+    def _append_evaluation(
+        self,
+        registry: RegistrySteps,
+        construct_id: str,
+        *,
+        comment: str,
+        entry: dict[str, tasks.DynamoAttributeValue],
+        also_set: dict[str, tasks.DynamoAttributeValue],
+    ) -> tasks.DynamoUpdateItem:
+        """Append one entry to the deployed model's `evaluations` list (never creating an item)."""
+        assignments = [
+            "evaluations = list_append(if_not_exists(evaluations, :empty), :entry)",
+            "last_evaluated_at = :now",
+        ]
+        task = tasks.DynamoUpdateItem(
+            self,
+            construct_id,
+            comment=comment,
+            table=registry.table,
+            key=registry.key(),
+            update_expression="SET " + ", ".join([*assignments, *(f"{name} = :{name}" for name in also_set)]),
+            condition_expression=f"attribute_exists({PARTITION_KEY})",
+            expression_attribute_values={
+                ":empty": tasks.DynamoAttributeValue.from_list([]),
+                ":now": _string(NOW),
+                ":entry": tasks.DynamoAttributeValue.from_list(
+                    [
+                        tasks.DynamoAttributeValue.from_map(
+                            {
+                                "evaluated_at": _string(NOW),
+                                "execution_arn": tasks.DynamoAttributeValue.from_string(
+                                    sfn.JsonPath.execution_id
+                                ),
+                                **entry,
+                            }
+                        )
+                    ]
+                ),
+                **{f":{name}": value for name, value in also_set.items()},
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        retry_transient(task, DYNAMODB_TRANSIENT)
+        return task
+
+
+def _string(path: str) -> tasks.DynamoAttributeValue:
+    return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))

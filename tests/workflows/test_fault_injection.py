@@ -100,6 +100,9 @@ SCENARIOS: Final[dict[str, dict[str, Scenario]]] = {
         "*": CHAMPION,
         "Retrain": Scenario(champion=True, accuracy=(("seeded", 0.5),), notes="the champion decayed"),
         "NotifyFailure": Scenario(trigger=_trigger_for("evaluation", "NotifyFailure")),
+        "RecordEvaluationFailure": Scenario(
+            champion=True, trigger=_trigger_for("evaluation", "RecordEvaluationFailure")
+        ),
     },
 }
 
@@ -192,6 +195,14 @@ def assert_failed_and_notified(outcome: Outcome, error: str) -> dict[str, Any]:
     return notification
 
 
+def assert_evaluation_failure_recorded(outcome: Outcome, error: str) -> None:
+    champion = outcome.stack.items()[str(outcome.champion)]
+    assert champion["status"] == ModelStatus.DEPLOYED
+    *_, last = champion["evaluations"]
+    assert last["error"] == error
+    assert last["execution_arn"] == outcome.arn
+
+
 def assert_deployed(outcome: Outcome) -> None:
     items = outcome.items()
     assert items and items[-1]["status"] == ModelStatus.DEPLOYED, items
@@ -213,6 +224,10 @@ def expect_transient(outcome: Outcome) -> None:
         assert_failed_and_notified(outcome, TRIGGER_ERROR)
         [item] = outcome.items()
         assert (item["status"], item["failure_error"]) == (ModelStatus.FAILED, TRIGGER_ERROR)
+        return
+    if case.state == "RecordEvaluationFailure":
+        assert_failed_and_notified(outcome, TRIGGER_ERROR)
+        assert_evaluation_failure_recorded(outcome, TRIGGER_ERROR)
         return
     if case.state == "NotifyRejected":
         assert (result.status, result.error) == ("FAILED", "ModelRejected")
@@ -240,6 +255,8 @@ def expect_permanent(outcome: Outcome) -> None:
         # The deployed model is left as it was; evaluation failures are not model failures.
         if outcome.champion:
             assert stack.items()[outcome.champion]["status"] == ModelStatus.DEPLOYED
+        if CATCH[case.workflow][case.state] == "RecordEvaluationFailure":  # it joins the model's history
+            assert_evaluation_failure_recorded(outcome, PERMANENT_ERROR)
         if case.state == "Retrain":
             assert stack.children(outcome.arn) == []
         return
@@ -284,12 +301,21 @@ def _record_failure_permanent(outcome: Outcome) -> None:
     assert item["status"] == ModelStatus.TRAINING
 
 
+def _record_evaluation_failure_permanent(outcome: Outcome) -> None:
+    # The history cannot be written: the failure is still announced, with the error that started it.
+    assert_failed_and_notified(outcome, TRIGGER_ERROR)
+    champion = outcome.stack.items()[str(outcome.champion)]
+    assert champion["status"] == ModelStatus.DEPLOYED
+    assert "evaluations" not in champion
+
+
 PERMANENT_EXPECTATIONS: Final[dict[tuple[str, str], Callable[[Outcome], None]]] = {
     ("training", "NotifyDeployed"): _notify_deployed_permanent,
     ("training", "NotifyRejected"): _notify_rejected_permanent,
     ("training", "NotifyFailure"): _notify_failure_permanent,
     ("training", "RecordFailure"): _record_failure_permanent,
     ("evaluation", "NotifyFailure"): _notify_failure_permanent,
+    ("evaluation", "RecordEvaluationFailure"): _record_evaluation_failure_permanent,
 }
 
 
