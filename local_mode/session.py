@@ -61,6 +61,8 @@ def open_session(workdir: Path, *, on_log: LogCallback | None = None) -> Iterato
     """Synthesize the app, start its stack locally and serve SageMaker from this machine."""
     import app as cdk_app
 
+    # Jobs run in subprocesses that change directory: every path handed to them must be absolute.
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     template_path = synthesize(workdir / "cdk.out")

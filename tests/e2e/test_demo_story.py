@@ -44,3 +44,13 @@ def test_demo_story_runs_end_to_end(tmp_path: Path) -> None:
         > written["endpoint"]["shifted_accuracy_first_model"]
     )
     assert [e["status"] for e in written["executions"]] == ["SUCCEEDED", "SUCCEEDED"]
+
+
+def test_a_relative_workdir_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `make demo` passes `local-run`; jobs run in subprocesses that `cd` into their folders.
+    from local_mode.session import open_session
+
+    monkeypatch.chdir(tmp_path)
+    with open_session(Path("relative-run")) as session:
+        assert session.workdir == tmp_path / "relative-run"
+        assert session.template_path.is_absolute()
