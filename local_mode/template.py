@@ -112,6 +112,15 @@ def _iam_path(props: Mapping[str, Any]) -> str:
     return path if isinstance(path, str) and path else "/"
 
 
+# Global tables and plain tables have the same name, ARN and attributes.
+_DYNAMODB_TABLE: Final = _Kind(
+    "TableName",
+    255,
+    "name",
+    lambda n, e, p: _arn("dynamodb", f"table/{n}", e),
+    extra=lambda n, arn, e: {"StreamArn": f"{arn}/stream/1970-01-01T00:00:00.000"},
+)
+
 _KINDS: Final[dict[str, _Kind]] = {
     "AWS::S3::Bucket": _Kind(
         "BucketName",
@@ -126,20 +135,8 @@ _KINDS: Final[dict[str, _Kind]] = {
             "WebsiteURL": f"http://{n}.s3-website-{e.region}.{e.url_suffix}",
         },
     ),
-    "AWS::DynamoDB::Table": _Kind(
-        "TableName",
-        255,
-        "name",
-        lambda n, e, p: _arn("dynamodb", f"table/{n}", e),
-        extra=lambda n, arn, e: {"StreamArn": f"{arn}/stream/1970-01-01T00:00:00.000"},
-    ),
-    "AWS::DynamoDB::GlobalTable": _Kind(
-        "TableName",
-        255,
-        "name",
-        lambda n, e, p: _arn("dynamodb", f"table/{n}", e),
-        extra=lambda n, arn, e: {"StreamArn": f"{arn}/stream/1970-01-01T00:00:00.000"},
-    ),
+    "AWS::DynamoDB::Table": _DYNAMODB_TABLE,
+    "AWS::DynamoDB::GlobalTable": _DYNAMODB_TABLE,
     "AWS::SNS::Topic": _Kind(
         "TopicName",
         256,

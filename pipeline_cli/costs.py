@@ -94,29 +94,27 @@ def training_line(job: dict[str, Any], now: datetime, kind: str = "training") ->
 
 def processing_line(job: dict[str, Any], now: datetime) -> CostLine:
     cluster = job.get("ProcessingResources", {}).get("ClusterConfig", {})
-    seconds = _seconds(job.get("ProcessingStartTime"), job.get("ProcessingEndTime"), now)
-    return CostLine(
-        kind="processing",
-        name=str(job["ProcessingJobName"]),
-        instance_type=cluster.get("InstanceType"),
-        instance_count=int(cluster.get("InstanceCount", 1)),
-        billed_seconds=seconds,
-        run_seconds=seconds,
-        note="" if job.get("ProcessingEndTime") else "running",
-    )
+    return _wall_clock_line("processing", "Processing", job, cluster, now)
 
 
 def transform_line(job: dict[str, Any], now: datetime) -> CostLine:
-    resources = job.get("TransformResources", {})
-    seconds = _seconds(job.get("TransformStartTime"), job.get("TransformEndTime"), now)
+    return _wall_clock_line("transform", "Transform", job, job.get("TransformResources", {}), now)
+
+
+def _wall_clock_line(
+    kind: str, prefix: str, job: dict[str, Any], resources: dict[str, Any], now: datetime
+) -> CostLine:
+    """A job billed from its start to its end (`<prefix>StartTime`, `<prefix>EndTime`) per instance."""
+    end = job.get(f"{prefix}EndTime")
+    seconds = _seconds(job.get(f"{prefix}StartTime"), end, now)
     return CostLine(
-        kind="transform",
-        name=str(job["TransformJobName"]),
+        kind=kind,
+        name=str(job[f"{prefix}JobName"]),
         instance_type=resources.get("InstanceType"),
         instance_count=int(resources.get("InstanceCount", 1)),
         billed_seconds=seconds,
         run_seconds=seconds,
-        note="" if job.get("TransformEndTime") else "running",
+        note="" if end else "running",
     )
 
 

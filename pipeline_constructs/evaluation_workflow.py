@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -18,19 +17,19 @@ from constructs import Construct
 
 from lambdas.model_registry import PARTITION_KEY
 
-from .sagemaker_tasks import JoinedTransformJob, transform_input
+from .sagemaker_tasks import evaluation_transform
 from .state_machine import build_state_machine
 from .workflow_steps import (
     DYNAMODB_TRANSIENT,
     ERROR_PATH,
     HANDLER_ERROR_PATH,
     NOW,
-    SAGEMAKER_TRANSIENT,
     STEP_FUNCTIONS_TRANSIENT,
     RegistrySteps,
     begin,
     catch_all,
     dynamo_number,
+    dynamo_string,
     invoke_lambda,
     notify_and_fail,
     retry_transient,
@@ -82,33 +81,16 @@ class EvaluationWorkflow(Construct):
             },
             result_path="$.champion",
         )
-        transform = JoinedTransformJob(
+        transform = evaluation_transform(
             self,
             "TransformFreshData",
-            transform_job_name=sfn.JsonPath.string_at("$.champion.transform_job_name"),
+            job_name=sfn.JsonPath.string_at("$.champion.transform_job_name"),
             model_name=sfn.JsonPath.string_at("$.champion.model_name"),
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            transform_input=transform_input(
-                data_uri_expression=sfn.JsonPath.format(
-                    "{}transform/", sfn.JsonPath.string_at("$.run.data_uri")
-                )
+            output_uri=sfn.JsonPath.format(
+                f"{transform_output_prefix}{{}}/", sfn.JsonPath.string_at("$.champion.transform_job_name")
             ),
-            transform_output=tasks.TransformOutput(
-                s3_output_path=sfn.JsonPath.format(
-                    f"{transform_output_prefix}{{}}/", sfn.JsonPath.string_at("$.champion.transform_job_name")
-                ),
-                accept="application/jsonlines",
-                assemble_with=tasks.AssembleWith.LINE,
-            ),
-            transform_resources=tasks.TransformResources(
-                instance_count=sfn.JsonPath.number_at("$.run.transform.instance_count"),
-                instance_type=ec2.InstanceType(sfn.JsonPath.string_at("$.run.transform.instance_type")),
-            ),
-            batch_strategy=tasks.BatchStrategy.SINGLE_RECORD,
             role=sagemaker_role,
-            result_path=sfn.JsonPath.DISCARD,
         )
-        retry_transient(transform, SAGEMAKER_TRANSIENT, interval_seconds=30)
         score = invoke_lambda(
             self,
             "EvaluatePredictions",
@@ -134,11 +116,11 @@ class EvaluationWorkflow(Construct):
             "RecordEvaluation",
             comment="Append this evaluation to the deployed model's history",
             entry={
-                "data_uri": _string("$.run.data_uri"),
+                "data_uri": dynamo_string("$.run.data_uri"),
                 "metrics": tasks.DynamoAttributeValue.map_from_json_path(
                     "$.evaluation.candidate.registry_metrics"
                 ),
-                "report_uri": _string("$.evaluation.candidate.report_uri"),
+                "report_uri": dynamo_string("$.evaluation.candidate.report_uri"),
             },
             also_set={"last_evaluation_metric": dynamo_number("$.evaluation.candidate.metric")},
         )
@@ -148,9 +130,9 @@ class EvaluationWorkflow(Construct):
             "RecordEvaluationFailure",
             comment="Append the failed evaluation, with its error, to the deployed model's history",
             entry={
-                "data_uri": _string("$.run.data_uri"),
-                "error": _string(f"{ERROR_PATH}.Error"),
-                "cause": _string(f"{ERROR_PATH}.Cause"),
+                "data_uri": dynamo_string("$.run.data_uri"),
+                "error": dynamo_string(f"{ERROR_PATH}.Error"),
+                "cause": dynamo_string(f"{ERROR_PATH}.Cause"),
             },
             also_set={},
         )
@@ -260,12 +242,12 @@ class EvaluationWorkflow(Construct):
             condition_expression=f"attribute_exists({PARTITION_KEY})",
             expression_attribute_values={
                 ":empty": tasks.DynamoAttributeValue.from_list([]),
-                ":now": _string(NOW),
+                ":now": dynamo_string(NOW),
                 ":entry": tasks.DynamoAttributeValue.from_list(
                     [
                         tasks.DynamoAttributeValue.from_map(
                             {
-                                "evaluated_at": _string(NOW),
+                                "evaluated_at": dynamo_string(NOW),
                                 "execution_arn": tasks.DynamoAttributeValue.from_string(
                                     sfn.JsonPath.execution_id
                                 ),
@@ -280,7 +262,3 @@ class EvaluationWorkflow(Construct):
         )
         retry_transient(task, DYNAMODB_TRANSIENT)
         return task
-
-
-def _string(path: str) -> tasks.DynamoAttributeValue:
-    return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))

@@ -12,16 +12,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import Aws, Stack
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from training_code.contract import (
+    TRANSFORM_CHANNEL,
     TRANSFORM_CONTENT_TYPE,
     TRANSFORM_INPUT_FILTER,
     TRANSFORM_OUTPUT_FILTER,
 )
+
+from .workflow_steps import SAGEMAKER_TRANSIENT, retry_transient
 
 
 def _merge(state: Mapping[str, Any], extra_parameters: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,17 +118,54 @@ class BlueGreenUpdateEndpoint(tasks.SageMakerUpdateEndpoint):
         return _merge(super().to_state_json(*args), self._extra)
 
 
-def transform_input(*, data_uri_expression: str) -> tasks.TransformInput:
-    """JSON Lines records, one request per record (see docs/serving-format.md)."""
-    return tasks.TransformInput(
-        transform_data_source=tasks.TransformDataSource(
-            s3_data_source=tasks.TransformS3DataSource(
-                s3_uri=data_uri_expression, s3_data_type=tasks.S3DataType.S3_PREFIX
-            )
+def evaluation_transform(
+    scope: Construct,
+    construct_id: str,
+    *,
+    job_name: str,
+    model_name: str,
+    output_uri: str,
+    role: iam.IRole,
+) -> JoinedTransformJob:
+    """Batch transform of `$.run.data_uri`'s transform channel, one request per JSON Lines record.
+
+    SingleRecord because the TF Serving container answers a multi-record payload with one
+    prediction list, which cannot be joined back to its records (docs/serving-format.md).
+    """
+    task = JoinedTransformJob(
+        scope,
+        construct_id,
+        transform_job_name=job_name,
+        model_name=model_name,
+        integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+        transform_input=tasks.TransformInput(
+            transform_data_source=tasks.TransformDataSource(
+                s3_data_source=tasks.TransformS3DataSource(
+                    s3_uri=sfn.JsonPath.format(
+                        f"{{}}{TRANSFORM_CHANNEL}/", sfn.JsonPath.string_at("$.run.data_uri")
+                    ),
+                    s3_data_type=tasks.S3DataType.S3_PREFIX,
+                )
+            ),
+            content_type=TRANSFORM_CONTENT_TYPE,
+            split_type=tasks.SplitType.LINE,
         ),
-        content_type=TRANSFORM_CONTENT_TYPE,
-        split_type=tasks.SplitType.LINE,
+        transform_output=tasks.TransformOutput(
+            s3_output_path=output_uri,
+            accept=TRANSFORM_CONTENT_TYPE,
+            assemble_with=tasks.AssembleWith.LINE,
+        ),
+        transform_resources=tasks.TransformResources(
+            instance_count=sfn.JsonPath.number_at("$.run.transform.instance_count"),
+            instance_type=ec2.InstanceType(sfn.JsonPath.string_at("$.run.transform.instance_type")),
+        ),
+        batch_strategy=tasks.BatchStrategy.SINGLE_RECORD,
+        # Transform jobs run as the model's role; passing it stops CDK creating another one.
+        role=role,
+        result_path=sfn.JsonPath.DISCARD,
     )
+    retry_transient(task, SAGEMAKER_TRANSIENT, interval_seconds=30)
+    return task
 
 
 class SyncJobState(sfn.CustomState):

@@ -35,7 +35,7 @@ from .sagemaker_tasks import (
     JoinedTransformJob,
     SpotTrainingJob,
     SyncJobState,
-    transform_input,
+    evaluation_transform,
 )
 from .state_machine import build_state_machine
 from .workflow_steps import (
@@ -47,6 +47,7 @@ from .workflow_steps import (
     begin,
     catch_all,
     dynamo_number,
+    dynamo_string,
     invoke_lambda,
     notify,
     notify_and_fail,
@@ -148,18 +149,18 @@ class TrainingWorkflow(Construct):
         record_training = self._registry.put_new_model(
             "RecordTraining",
             item={
-                "run_id": _s("$.run.run_id"),
+                "run_id": dynamo_string("$.run.run_id"),
                 "attempt": dynamo_number("$.attempt.number"),
-                "execution_arn": _s("$$.Execution.Id"),
-                "training_job_name": _s("$.attempt.training_job_name"),
+                "execution_arn": dynamo_string("$$.Execution.Id"),
+                "training_job_name": dynamo_string("$.attempt.training_job_name"),
                 "hyperparameters": tasks.DynamoAttributeValue.from_string(
                     sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.attempt.hyperparameters"))
                 ),
-                "data_uri": _s("$.run.data_uri"),
+                "data_uri": dynamo_string("$.run.data_uri"),
                 "code_version": tasks.DynamoAttributeValue.from_string(code_version),
                 "image_uri": tasks.DynamoAttributeValue.from_string(images.inference),
-                "champion_at_training": _s("$.champion.model_name"),
-                "reason": _s("$.run.reason"),
+                "champion_at_training": dynamo_string("$.champion.model_name"),
+                "reason": dynamo_string("$.run.reason"),
             },
         )
         catch_all(record_training, notify_failure)
@@ -170,8 +171,8 @@ class TrainingWorkflow(Construct):
             "RecordTrained",
             ModelStatus.TRAINED,
             attributes={
-                "model_data_url": _s("$.training.model_data_url"),
-                "training_job_name": _s("$.training.training_job_name"),
+                "model_data_url": dynamo_string("$.training.model_data_url"),
+                "training_job_name": dynamo_string("$.training.training_job_name"),
                 "training_metrics": tasks.DynamoAttributeValue.from_string(
                     sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.training.final_metrics"))
                 ),
@@ -186,7 +187,7 @@ class TrainingWorkflow(Construct):
                     "$.evaluation.candidate.registry_metrics"
                 ),
                 "gate_metric": dynamo_number("$.evaluation.candidate.metric"),
-                "evaluation_report_uri": _s("$.evaluation.candidate.report_uri"),
+                "evaluation_report_uri": dynamo_string("$.evaluation.candidate.report_uri"),
             },
         )
         deploy = EndpointDeployment(
@@ -295,17 +296,9 @@ class TrainingWorkflow(Construct):
                     "ContainerArguments": ["--input", RAW_DIR, "--output-dir", PROCESSING_ROOT],
                 },
                 "ProcessingInputs": [
-                    _processing_input("code", self._code_uri, CODE_DIR, sharded=False),
-                    {
-                        "InputName": "raw",
-                        "S3Input": {
-                            "S3Uri.$": "$.run.raw_data_uri",
-                            "LocalPath": RAW_DIR,
-                            "S3DataType": "S3Prefix",
-                            "S3InputMode": "File",
-                            "S3DataDistributionType": "ShardedByS3Key",
-                        },
-                    },
+                    _processing_input("code", CODE_DIR, sharded=False, S3Uri=self._code_uri),
+                    # Each instance gets its share of the raw files.
+                    _processing_input("raw", RAW_DIR, sharded=True, **{"S3Uri.$": "$.run.raw_data_uri"}),
                 ],
                 "ProcessingOutputConfig": {"Outputs": outputs},
                 "ProcessingResources": {
@@ -456,33 +449,14 @@ class TrainingWorkflow(Construct):
     def _transform(
         self, construct_id: str, *, job_name_path: str, model_name_path: str, output_path: str
     ) -> JoinedTransformJob:
-        task = JoinedTransformJob(
+        return evaluation_transform(
             self,
             construct_id,
-            transform_job_name=sfn.JsonPath.string_at(job_name_path),
+            job_name=sfn.JsonPath.string_at(job_name_path),
             model_name=sfn.JsonPath.string_at(model_name_path),
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            transform_input=transform_input(
-                data_uri_expression=sfn.JsonPath.format(
-                    "{}transform/", sfn.JsonPath.string_at("$.run.data_uri")
-                )
-            ),
-            transform_output=tasks.TransformOutput(
-                s3_output_path=sfn.JsonPath.string_at(output_path),
-                accept=_TRANSFORM_ACCEPT,
-                assemble_with=tasks.AssembleWith.LINE,
-            ),
-            transform_resources=tasks.TransformResources(
-                instance_count=sfn.JsonPath.number_at("$.run.transform.instance_count"),
-                instance_type=ec2.InstanceType(sfn.JsonPath.string_at("$.run.transform.instance_type")),
-            ),
-            batch_strategy=tasks.BatchStrategy.SINGLE_RECORD,
-            # Transform jobs run as the model's role; passing it stops CDK creating another one.
+            output_uri=sfn.JsonPath.string_at(output_path),
             role=self._role,
-            result_path=sfn.JsonPath.DISCARD,
         )
-        retry_transient(task, SAGEMAKER_TRANSIENT, interval_seconds=30)
-        return task
 
     def _evaluate(self, evaluate_predictions: lambda_.IFunction) -> sfn.IChainable:
         candidate = self._transform(
@@ -619,13 +593,6 @@ _TRAINING_SUMMARY = {
     "final_metrics.$": "$.FinalMetricDataList",
     "billable_seconds.$": "$.BillableTimeInSeconds",
 }
-_TRANSFORM_ACCEPT = "application/jsonlines"
-
-
-def _s(path: str) -> tasks.DynamoAttributeValue:
-    if path.startswith("States."):
-        return tasks.DynamoAttributeValue.from_string(path)
-    return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))
 
 
 def _channel(name: str) -> tasks.Channel:
@@ -642,11 +609,12 @@ def _channel(name: str) -> tasks.Channel:
     )
 
 
-def _processing_input(name: str, uri: str, local_path: str, *, sharded: bool) -> dict:
+def _processing_input(name: str, local_path: str, *, sharded: bool, **uri: str) -> dict:
+    """A ProcessingInput; `uri` is `S3Uri=...` or, from the state data, `**{"S3Uri.$": path}`."""
     return {
         "InputName": name,
         "S3Input": {
-            "S3Uri": uri,
+            **uri,
             "LocalPath": local_path,
             "S3DataType": "S3Prefix",
             "S3InputMode": "File",

@@ -75,7 +75,8 @@ def dynamo_number(path: str) -> tasks.DynamoAttributeValue:
     )
 
 
-def _string(path: str) -> tasks.DynamoAttributeValue:
+def dynamo_string(path: str) -> tasks.DynamoAttributeValue:
+    """A string from the state data (or the context object, `$$.`)."""
     return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))
 
 
@@ -96,7 +97,7 @@ class RegistrySteps:
         return self._table
 
     def key(self, model_name_path: str | None = None) -> dict[str, tasks.DynamoAttributeValue]:
-        return {PARTITION_KEY: _string(model_name_path or self._model_name_path)}
+        return {PARTITION_KEY: dynamo_string(model_name_path or self._model_name_path)}
 
     def put_new_model(
         self, construct_id: str, *, item: Mapping[str, tasks.DynamoAttributeValue]
@@ -109,8 +110,8 @@ class RegistrySteps:
             item={
                 **self.key(),
                 "status": _status(ModelStatus.TRAINING),
-                "created_at": _string(NOW),
-                "updated_at": _string(NOW),
+                "created_at": dynamo_string(NOW),
+                "updated_at": dynamo_string(NOW),
                 **item,
             },
             condition_expression=f"attribute_not_exists({PARTITION_KEY})",
@@ -131,7 +132,7 @@ class RegistrySteps:
         """Move one model to `status`, setting the given attributes in the same write."""
         values = {
             ":status": _status(status),
-            ":now": _string(NOW),
+            ":now": dynamo_string(NOW),
             **{f":{k}": v for k, v in (attributes or {}).items()},
         }
         names = {"#status": "status", **{f"#{k}": k for k in attributes or {}}}
