@@ -4,6 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov pins dependencies that conflict with requirements.txt: it gets a virtualenv of its own.
+SCAN_VENV := .venv-scan
+SCAN_STAMP := $(SCAN_VENV)/.installed
+SCAN_OUT := cdk.out
+TEMPLATE := $(SCAN_OUT)/TfModelLifecycle.template.json
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
@@ -11,9 +16,9 @@ export KERAS_HOME := $(CURDIR)/.keras
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install synth demo test lint bench clean
+.PHONY: install synth scan demo test lint bench clean
 
-install: $(PY_STAMP) $(NODE_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) $(SCAN_STAMP)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -23,6 +28,12 @@ $(PY_STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
+$(SCAN_STAMP): requirements-scan.txt
+	python3 -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SCAN_VENV)/bin/python -m pip install --quiet -r requirements-scan.txt
+	touch $@
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -30,6 +41,13 @@ $(NODE_STAMP): package.json package-lock.json
 ## synth: write cdk.out (no AWS credentials or network needed)
 synth: $(PY_STAMP) $(NODE_STAMP)
 	npx cdk synth --quiet
+
+## scan: synthesize, then lint the template with cfn-lint and scan it with checkov (reviewed
+## findings are acknowledged on their resources: stacks/scanner_findings.py)
+scan: $(PY_STAMP) $(SCAN_STAMP)
+	$(PY) -c 'import app; app.build_app(outdir="$(SCAN_OUT)").synth()'
+	cfn-lint --format pretty $(TEMPLATE) && echo "cfn-lint: no findings"
+	$(SCAN_VENV)/bin/checkov --file $(TEMPLATE) --framework cloudformation --compact --quiet --skip-download
 
 ## demo: run both workflows end to end on this machine (local mode)
 demo: $(PY_STAMP)
@@ -43,8 +61,8 @@ lint: $(PY_STAMP)
 	cd training_code && ../$(PY) -m mypy --config-file ../pyproject.toml .
 	MYPYPATH=lambdas:training_code $(PY) -m mypy tests/unit tests/training
 
-## test: lint, then the whole test suite
-test: lint $(NODE_STAMP)
+## test: lint, then the whole test suite (which runs cfn-lint and checkov: tests/infra/test_scanners.py)
+test: lint $(NODE_STAMP) $(SCAN_STAMP)
 	$(PY) -m pytest -n 2
 
 ## bench: training and input-pipeline benchmark → benchmarks/results.json and the README

@@ -12,6 +12,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.model_lifecycle_stack import ModelLifecycleStack
 from stacks.nag_suppressions import suppress_reviewed_findings
+from stacks.scanner_findings import acknowledge_scanner_findings
 from stacks.settings import CONTEXT_KEY, load_settings
 
 STACK_NAME = "TfModelLifecycle"
@@ -46,6 +47,7 @@ def build_app(*, outdir: str | None = None, context: dict[str, object] | None = 
         else None,
     )
     suppress_reviewed_findings(stack)
+    acknowledge_scanner_findings(stack)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

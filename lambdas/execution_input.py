@@ -13,6 +13,7 @@ import copy
 import math
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -35,12 +36,17 @@ from pydantic import (
     model_validator,
 )
 from s3_uris import S3_SCHEME, S3UriError, s3_prefix, split_s3_uri
+from sagemaker_api import (
+    PROCESSING_INSTANCE_TYPE,
+    TRAINING_INSTANCE_TYPE,
+    TRANSFORM_INSTANCE_TYPE,
+    SageMakerEnum,
+)
 from validation_messages import describe_validation_error, expected, show_value
 
 logger = Logger()
 _Model = TypeVar("_Model", bound=BaseModel)
 
-INSTANCE_TYPE_PATTERN: Final = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 RUN_ID_TIME_FORMAT: Final = "%y%m%d%H%M%S"
 RUN_ID_PATTERN: Final = r"^[a-z0-9-]{1,24}$"
 
@@ -61,6 +67,16 @@ TRAINING_DEFAULTS_ENV: Final = "TRAINING_DEFAULTS"
 EVALUATION_DEFAULTS_ENV: Final = "EVALUATION_DEFAULTS"
 DATA_BUCKET_ENV: Final = "DATA_BUCKET"
 ARTIFACTS_BUCKET_ENV: Final = "ARTIFACTS_BUCKET"
+
+
+# Validation context: botocore shape → the default value the CDK app checked against it at synth.
+SYNTH_CHECKED: Final = "synth_checked"
+# Where the defaults hold each value the app checked against SageMaker's model.
+_SYNTH_CHECKED_FIELDS: Final = {
+    TRAINING_INSTANCE_TYPE.shape: ("training", "instance_type"),
+    PROCESSING_INSTANCE_TYPE.shape: ("processing", "instance_type"),
+    TRANSFORM_INSTANCE_TYPE.shape: ("transform", "instance_type"),
+}
 
 
 class InvalidExecutionInput(ValueError):
@@ -104,10 +120,22 @@ def _project_prefix(value: str, info: ValidationInfo) -> str:
     return uri
 
 
-def _instance_type(value: str) -> str:
-    if not re.match(INSTANCE_TYPE_PATTERN, value):
-        raise expected("a SageMaker instance type such as ml.m5.xlarge")
-    return value
+def _sagemaker_value(api: SageMakerEnum) -> Callable[[str, ValidationInfo], str]:
+    """A validator: ``value`` must be one SageMaker's API model allows (instance types...).
+
+    The configured default passes as is: the CDK app checked it at synth with its own botocore,
+    which may know instance types newer than the botocore of the Lambda runtime.
+    """
+
+    def check(value: str, info: ValidationInfo) -> str:
+        if value == (info.context or {}).get(SYNTH_CHECKED, {}).get(api.shape):
+            return value
+        what = api.expectation(value)
+        if what is not None:
+            raise expected(what)
+        return value
+
+    return check
 
 
 def _gate_metric(value: str) -> str:
@@ -148,10 +176,20 @@ S3Prefix = Annotated[
     AfterValidator(_project_prefix),
     WithJsonSchema({"type": "string", "pattern": "^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+"}),
 ]
-InstanceType = Annotated[
+TrainingInstanceType = Annotated[
     str,
-    AfterValidator(_instance_type),
-    WithJsonSchema({"type": "string", "pattern": INSTANCE_TYPE_PATTERN}),
+    AfterValidator(_sagemaker_value(TRAINING_INSTANCE_TYPE)),
+    WithJsonSchema(TRAINING_INSTANCE_TYPE.json_schema()),
+]
+ProcessingInstanceType = Annotated[
+    str,
+    AfterValidator(_sagemaker_value(PROCESSING_INSTANCE_TYPE)),
+    WithJsonSchema(PROCESSING_INSTANCE_TYPE.json_schema()),
+]
+TransformInstanceType = Annotated[
+    str,
+    AfterValidator(_sagemaker_value(TRANSFORM_INSTANCE_TYPE)),
+    WithJsonSchema(TRANSFORM_INSTANCE_TYPE.json_schema()),
 ]
 InstanceCount = Annotated[int, Field(ge=1, le=MAX_INSTANCES)]
 UnitInterval = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -212,7 +250,8 @@ class Hyperparameters(BaseModel):
 
 
 class TrainingSettings(_Settings):
-    instance_type: InstanceType
+    # Tuning trials run on the training instance type too.
+    instance_type: TrainingInstanceType
     instance_count: InstanceCount
     use_spot: bool
     max_runtime_seconds: Seconds
@@ -231,10 +270,17 @@ class TrainingSettings(_Settings):
         return value
 
 
-class InstanceSettings(_Settings):
-    """Processing and batch transform: an instance type and count."""
+class ProcessingSettings(_Settings):
+    """The Preprocess step's processing job: an instance type and count."""
 
-    instance_type: InstanceType
+    instance_type: ProcessingInstanceType
+    instance_count: InstanceCount
+
+
+class TransformSettings(_Settings):
+    """Batch transform (evaluation): an instance type and count."""
+
+    instance_type: TransformInstanceType
     instance_count: InstanceCount
 
 
@@ -267,9 +313,9 @@ class TrainingRunSettings(_Settings):
     data_uri: S3Prefix | None = None
     hyperparameters: Hyperparameters
     training: TrainingSettings
-    processing: InstanceSettings
+    processing: ProcessingSettings
     tuning: TuningSettings
-    transform: InstanceSettings
+    transform: TransformSettings
     gate: GateSettings
     reason: str = Field(default="manual start", max_length=MAX_REASON_CHARS)
 
@@ -311,7 +357,7 @@ class EvaluationRunSettings(_Settings):
     threshold: UnitInterval
     # The metric compared with the threshold (evaluate_predictions computes them all).
     metric: GateMetric = "accuracy"
-    transform: InstanceSettings
+    transform: TransformSettings
     retrain: bool = True
 
     @model_validator(mode="after")
@@ -354,7 +400,7 @@ def validate_training_input(raw: Any, defaults: dict[str, Any], buckets: Project
         merged["data_uri"] = None
     if raw.get("data_uri") is not None and "raw_data_uri" not in raw:
         merged["raw_data_uri"] = None
-    settings = _validate(TrainingRunSettings, merged, buckets)
+    settings = _validate(TrainingRunSettings, merged, buckets, defaults)
     run_id = new_run_id()
     run = settings.model_dump(mode="json", by_alias=True)
     preprocess = settings.raw_data_uri is not None
@@ -365,7 +411,7 @@ def validate_training_input(raw: Any, defaults: dict[str, Any], buckets: Project
 
 def validate_evaluation_input(raw: Any, defaults: dict[str, Any], buckets: ProjectBuckets) -> dict[str, Any]:
     """The evaluation execution input, merged over ``defaults`` and validated, plus ``run_id``."""
-    settings = _validate(EvaluationRunSettings, _merge_input(raw, defaults), buckets)
+    settings = _validate(EvaluationRunSettings, _merge_input(raw, defaults), buckets, defaults)
     return {"run_id": new_run_id(), **settings.model_dump(mode="json")}
 
 
@@ -395,9 +441,21 @@ def _merge_input(raw: Any, defaults: dict[str, Any]) -> dict[str, Any]:
     return deep_merge(defaults, settings)
 
 
-def _validate(model: type[_Model], merged: dict[str, Any], buckets: ProjectBuckets) -> _Model:
+def _synth_checked(defaults: dict[str, Any]) -> dict[str, str]:
+    checked = {}
+    for shape, (section, field) in _SYNTH_CHECKED_FIELDS.items():
+        value = defaults.get(section, {}).get(field) if isinstance(defaults.get(section), dict) else None
+        if isinstance(value, str):
+            checked[shape] = value
+    return checked
+
+
+def _validate(
+    model: type[_Model], merged: dict[str, Any], buckets: ProjectBuckets, defaults: dict[str, Any]
+) -> _Model:
+    context = {"buckets": buckets, SYNTH_CHECKED: _synth_checked(defaults)}
     try:
-        return model.model_validate(merged, context={"buckets": buckets})
+        return model.model_validate(merged, context=context)
     except ValidationError as err:
         problems = describe_validation_error(
             err, model, missing="required, and neither the input nor the configured defaults set it"

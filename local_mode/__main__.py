@@ -41,6 +41,40 @@ def demo(workdir: Annotated[Path, typer.Option(help="logs, models and summary.js
 
 
 @app.command()
+def deploy(workdir: Annotated[Path, typer.Option(help="cdk.out and the CDK CLI's log")] = WORKDIR) -> None:
+    """Synthesize the app, `cdk bootstrap` and `cdk deploy` it into a local account, describe the stack.
+
+    The same CLI and assembly as a real deploy (`npx cdk deploy TfModelLifecycle`), pointed at
+    moto's server instead of AWS. Example: python -m local_mode deploy
+    """
+    _quiet_environment()
+    from rich.table import Table
+
+    from local_mode.session import open_session
+
+    console = Console()
+    with open_session(workdir) as session:
+        cloud = session.cloud
+        [stack] = cloud.client("cloudformation").describe_stacks(StackName=cloud.stack_name)["Stacks"]
+        console.print(
+            f"[bold]{stack['StackName']}[/] {stack['StackStatus']} "
+            f"(synth {session.synth_seconds:.1f} s, bootstrap and deploy {session.deploy_seconds:.1f} s; "
+            f"CLI log: {workdir / 'cdk-deploy.log'})"
+        )
+        outputs = Table("output", "value", title="describe-stacks: Outputs")
+        for output in stack.get("Outputs") or []:
+            outputs.add_row(output["OutputKey"], output["OutputValue"])
+        console.print(outputs)
+        resources = Table("logical id", "type", "status", title="list-stack-resources")
+        for resource in sorted(
+            session.cloud.stack.resources.values() if session.cloud.stack else [],
+            key=lambda r: (r.resource_type, r.logical_id),
+        ):
+            resources.add_row(resource.logical_id, resource.resource_type, resource.status)
+        console.print(resources)
+
+
+@app.command()
 def serve(workdir: Annotated[Path, typer.Option(help="session.json and job data")] = WORKDIR) -> None:
     """Keep the local stack running for the CLI (`python -m pipeline_cli --local ...`) until Ctrl-C.
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_mode.local_jobs import JobError, JobServices
-from local_mode.s3_io import S3Object, S3Uri, list_objects, relative_key
-from local_mode.sagemaker_shapes import SageMakerApiError, drop_none, echo_request, utcnow
+from local_mode.s3_io import S3_ERRORS, S3Object, S3TransferError, S3Uri, list_objects, relative_key
+from local_mode.sagemaker_shapes import SageMakerApiError, drop_none, echo_request, failure_reason, utcnow
 from local_mode.tfs_emulation import JSON_TYPES, ModelStore, TfsContainer, TfsResponse
 from local_mode.transform_jsonpath import JsonPath, JsonPathApplyError, JsonPathError
 
@@ -84,10 +84,18 @@ class TransformJob:
     """One CreateTransformJob request, run to its end (``.sync`` semantics)."""
 
     def __init__(
-        self, services: JobServices, request: dict[str, Any], model_data_url: str, models: ModelStore
+        self,
+        services: JobServices,
+        request: dict[str, Any],
+        model_data_url: str,
+        models: ModelStore,
+        *,
+        role_arn: str | None = None,
     ) -> None:
         self.services = services
         self.request = request
+        self.role_arn = role_arn  # the model's ExecutionRoleArn: every transfer acts as it
+        self.s3 = services.s3_for(role_arn)
         self.name: str = request["TransformJobName"]
         self.arn = services.arns("transform-job", self.name)
         self.model_data_url = model_data_url
@@ -130,6 +138,9 @@ class TransformJob:
         except JobError as error:
             status, failure = "Failed", str(error)
             self.log(f"Transform job failed: {failure}")
+        except (S3TransferError, *S3_ERRORS) as error:  # e.g. the model's role may not read or write
+            status, failure = "Failed", failure_reason(f"ClientError: {error}")
+            self.log(f"Transform job failed: {failure}")
         end = utcnow()
         return drop_none(
             {
@@ -145,7 +156,7 @@ class TransformJob:
 
     def _container(self) -> TfsContainer:
         try:
-            return TfsContainer(self.models.load(self.model_data_url))
+            return TfsContainer(self.models.load(self.model_data_url, self.s3 if self.role_arn else None))
         except Exception as error:  # the container failing to start fails the job
             raise JobError(
                 f"ClientError: the model {self.model_data_url} could not be loaded: {error}"
@@ -156,7 +167,7 @@ class TransformJob:
             raise JobError(
                 f"ClientError: S3DataType {self.source.get('S3DataType')} is not supported locally"
             )
-        objects = list_objects(self.services.s3, S3Uri.parse(self.source["S3Uri"]))
+        objects = list_objects(self.s3, S3Uri.parse(self.source["S3Uri"]))
         if not objects:
             raise JobError(f'ClientError: No S3 objects found under S3 URL "{self.source["S3Uri"]}"')
         return objects
@@ -165,7 +176,7 @@ class TransformJob:
 
     def _transform_object(self, container: TfsContainer, obj: S3Object) -> None:
         uri = S3Uri.parse(self.source["S3Uri"])
-        data = self.services.s3.get_object(Bucket=uri.bucket, Key=obj.key)["Body"].read()
+        data = self.s3.get_object(Bucket=uri.bucket, Key=obj.key)["Body"].read()
         if self.gzip:
             data = gzip.decompress(data)
         records = [
@@ -182,7 +193,7 @@ class TransformJob:
         separator = "\n" if self.assemble_lines else ""
         body = "".join(output + separator for output in outputs)
         target = self.output_uri.join(relative_key(uri.key, obj.key) + ".out")
-        self.services.s3.put_object(Bucket=target.bucket, Key=target.key, Body=body.encode())
+        self.s3.put_object(Bucket=target.bucket, Key=target.key, Body=body.encode())
         self.log(f"Wrote {target} ({len(outputs)} records)")
 
     def _split(self, text: str) -> list[str]:

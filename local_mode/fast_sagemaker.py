@@ -51,9 +51,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from local_mode.batch_transform import DataProcessing, TransformJob
-from local_mode.s3_io import S3Uri, list_objects, relative_key
+from local_mode.local_jobs import (
+    artifact_upload_failed,
+    data_download_failed,
+    processing_download_failed,
+    processing_upload_failed,
+)
+from local_mode.s3_io import S3_ERRORS, S3TransferError, S3Uri, list_objects, relative_key
 from local_mode.sagemaker_runtime import LocalSageMaker
-from local_mode.sagemaker_shapes import drop_none, echo_request, utcnow, validate_request
+from local_mode.sagemaker_shapes import drop_none, echo_request, failure_reason, utcnow, validate_request
 from local_mode.tfs_emulation import ModelStore, TfsModel
 from local_mode.transform_jsonpath import JsonPathApplyError
 from training_code import contract
@@ -129,12 +135,15 @@ class _SharedModelStore(ModelStore):
         self._by_etag: dict[str, TfsModel] = {}
         self._etag_lock = threading.Lock()
 
-    def load(self, model_data_url: str) -> TfsModel:
+    def load(self, model_data_url: str, s3: Any = None) -> TfsModel:
+        client = s3 if s3 is not None else self._s3
         uri = S3Uri.parse(model_data_url)
-        etag = str(self._s3.head_object(Bucket=uri.bucket, Key=uri.key).get("ETag", ""))
+        etag = str(client.head_object(Bucket=uri.bucket, Key=uri.key).get("ETag", ""))
         with self._etag_lock:
             if etag not in self._by_etag:
-                self._by_etag[etag] = super().load(model_data_url)
+                self._by_etag[etag] = super().load(model_data_url, s3)
+            elif s3 is not None:  # the role must still be able to read it (s3:GetObject, kms:Decrypt)
+                client.get_object(Bucket=uri.bucket, Key=uri.key, Range="bytes=0-0")["Body"].read()
             return self._by_etag[etag]
 
 
@@ -359,19 +368,27 @@ class FastSageMaker(LocalSageMaker):
         created = utcnow()
         self._wait_if_held(name)
         failure = self._failure("training", name)
+        s3 = self.services.s3_for(request.get("RoleArn"))  # the job acts as its role
         if failure is not None:
             failure = f"AlgorithmError: {failure}, exit code: 1"
         else:
-            failure = self._missing_channel(
-                [
-                    (c["ChannelName"], c["DataSource"]["S3DataSource"]["S3Uri"])
-                    for c in request.get("InputDataConfig", [])
-                    if "S3DataSource" in c.get("DataSource", {})
-                ]
-            )
+            try:
+                failure = self._missing_channel(
+                    s3,
+                    [
+                        (c["ChannelName"], c["DataSource"]["S3DataSource"]["S3Uri"])
+                        for c in request.get("InputDataConfig", [])
+                        if "S3DataSource" in c.get("DataSource", {})
+                    ],
+                )
+            except S3TransferError as error:
+                failure = data_download_failed(error)
         if failure is None:
             target = S3Uri.parse(model_uri)
-            self.s3.put_object(Bucket=target.bucket, Key=target.key, Body=tiny_model_archive())
+            try:
+                _put(s3, target, tiny_model_archive())
+            except S3TransferError as error:
+                failure = artifact_upload_failed(error)
         end = utcnow()
         status = "Failed" if failure else "Completed"
         spot = bool(request.get("EnableManagedSpotTraining", False))
@@ -420,9 +437,17 @@ class FastSageMaker(LocalSageMaker):
             for d in definitions
         ]
 
-    def _missing_channel(self, channels: list[tuple[str, str]]) -> str | None:
+    def _missing_channel(self, s3: Any, channels: list[tuple[str, str]]) -> str | None:
         for _, uri in channels:
-            if not list_objects(self.s3, S3Uri.parse(uri)):
+            objects = list_objects(s3, S3Uri.parse(uri))
+            for obj in objects:  # the data is read as the real job reads it (s3:GetObject, kms:Decrypt)
+                source = S3Uri.parse(uri)
+                try:
+                    if obj.size:
+                        s3.get_object(Bucket=source.bucket, Key=obj.key, Range="bytes=0-0")["Body"].read()
+                except S3_ERRORS as error:
+                    raise S3TransferError("GetObject", f"s3://{source.bucket}/{obj.key}", error) from error
+            if not objects:
                 return (
                     f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
                     "Please ensure that the bucket exists in the selected region, that objects exist "
@@ -450,27 +475,23 @@ class FastSageMaker(LocalSageMaker):
         created = utcnow()
         failure = self._failure("processing", request["ProcessingJobName"])
         exit_message = failure
+        s3 = self.services.s3_for(request.get("RoleArn"))  # the job acts as its role
         if failure is not None:
             failure = f"AlgorithmError: {failure}, exit code: 1"
         else:
-            failure = self._missing_channel(
-                [
-                    (i["InputName"], i["S3Input"]["S3Uri"])
-                    for i in request.get("ProcessingInputs", [])
-                    if "S3Input" in i
-                ]
-            )
+            try:
+                failure = self._missing_channel(
+                    s3,
+                    [
+                        (i["InputName"], i["S3Input"]["S3Uri"])
+                        for i in request.get("ProcessingInputs", [])
+                        if "S3Input" in i
+                    ],
+                )
+            except S3TransferError as error:
+                failure = processing_download_failed(error)
         if failure is None:
-            records = prepared_records(self.records)
-            counts = {"train": 10 * self.records, "validation": self.records, "test": self.records}
-            counts[contract.TRANSFORM_CHANNEL] = self.records
-            for output in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
-                target = S3Uri.parse(output["S3Output"]["S3Uri"])
-                if output["OutputName"] == contract.TRANSFORM_CHANNEL:
-                    key, body = target.join(f"part-00000{contract.TRANSFORM_SUFFIX}"), jsonl(records)
-                else:
-                    key, body = target.join(contract.METADATA_FILE), _metadata(counts)
-                self.s3.put_object(Bucket=key.bucket, Key=key.key, Body=body)
+            failure = self._write_prepared(s3, request)
         end = utcnow()
         return drop_none(
             {
@@ -485,6 +506,23 @@ class FastSageMaker(LocalSageMaker):
                 "LastModifiedTime": end,
             }
         )
+
+    def _write_prepared(self, s3: Any, request: dict[str, Any]) -> str | None:
+        """Write the prepared dataset to every output as the job's role; the FailureReason if refused."""
+        records = prepared_records(self.records)
+        counts = {"train": 10 * self.records, "validation": self.records, "test": self.records}
+        counts[contract.TRANSFORM_CHANNEL] = self.records
+        for output in request.get("ProcessingOutputConfig", {}).get("Outputs", []):
+            target = S3Uri.parse(output["S3Output"]["S3Uri"])
+            if output["OutputName"] == contract.TRANSFORM_CHANNEL:
+                key, body = target.join(f"part-00000{contract.TRANSFORM_SUFFIX}"), jsonl(records)
+            else:
+                key, body = target.join(contract.METADATA_FILE), _metadata(counts)
+            try:
+                _put(s3, key, body)
+            except S3TransferError as error:
+                return processing_upload_failed(error)
+        return None
 
     # -- tuning: the real loop over fast trainings; only record the request ------------------------
 
@@ -520,6 +558,8 @@ class FastSageMaker(LocalSageMaker):
                 self._transform_objects(request)
             except _TransformFailed as error:
                 failure = str(error)
+            except (S3TransferError, *S3_ERRORS) as error:  # the model's role was refused
+                failure = failure_reason(f"ClientError: {error}")
         end = utcnow()
         return drop_none(
             {
@@ -536,14 +576,25 @@ class FastSageMaker(LocalSageMaker):
     def _transform_objects(self, request: dict[str, Any]) -> None:
         source = request["TransformInput"]["DataSource"]["S3DataSource"]
         prefix = S3Uri.parse(source["S3Uri"])
-        objects = list_objects(self.s3, prefix)
+        model = self._model(request["ModelName"])
+        s3 = self.services.s3_for(model.get("ExecutionRoleArn"))  # transform acts as the model's role
+        if self.access is not None and model.get("ExecutionRoleArn"):
+            url = str(model.get("PrimaryContainer", {}).get("ModelDataUrl", ""))
+            if url:  # the container downloads the model first
+                try:
+                    self.models.load(url, s3)
+                except (S3TransferError, *S3_ERRORS) as error:
+                    raise _TransformFailed(
+                        f"ClientError: the model {url} could not be loaded: {error}"
+                    ) from error
+        objects = list_objects(s3, prefix)
         if not objects:
             raise _TransformFailed(f'ClientError: No S3 objects found under S3 URL "{source["S3Uri"]}"')
         processing = DataProcessing.from_request(request)
         accuracy = self.model_accuracy(request["ModelName"])
         output = S3Uri.parse(request["TransformOutput"]["S3OutputPath"])
         for obj in objects:
-            text = self.s3.get_object(Bucket=prefix.bucket, Key=obj.key)["Body"].read().decode()
+            text = s3.get_object(Bucket=prefix.bucket, Key=obj.key)["Body"].read().decode()
             lines = [line for line in text.splitlines() if line.strip()]
             correct = math.floor(accuracy * len(lines) + 1e-9)
             outputs = [
@@ -552,7 +603,7 @@ class FastSageMaker(LocalSageMaker):
             ]
             target = output.join(relative_key(prefix.key, obj.key) + ".out")
             body = "".join(json.dumps(o, separators=(",", ":")) + "\n" for o in outputs)
-            self.s3.put_object(Bucket=target.bucket, Key=target.key, Body=body.encode())
+            s3.put_object(Bucket=target.bucket, Key=target.key, Body=body.encode())
 
     @staticmethod
     def _transform_line(processing: DataProcessing, key: str, number: int, line: str, right: bool) -> Any:
@@ -580,14 +631,31 @@ class FastSageMaker(LocalSageMaker):
         return processing.output_filter.apply(joined)
 
 
+def _put(s3: Any, target: S3Uri, body: bytes) -> None:
+    try:
+        s3.put_object(Bucket=target.bucket, Key=target.key, Body=body)
+    except S3_ERRORS as error:
+        raise S3TransferError("PutObject", str(target), error) from error
+
+
 class _TransformFailed(Exception):
     pass
 
 
-def fast_sagemaker(workdir: Path | str, **options: Any) -> Callable[[Any], FastSageMaker]:
-    """A factory for `LocalCloud(sagemaker=...)`: a FastSageMaker on the cloud's S3."""
+def fast_sagemaker(
+    workdir: Path | str, *, act_as_roles: bool = False, **options: Any
+) -> Callable[[Any], FastSageMaker]:
+    """A factory for `LocalCloud(sagemaker=...)`: a FastSageMaker on the cloud's S3.
+
+    ``act_as_roles``: every job reads and writes S3 as its execution role, its policies read
+    from the cloud (`role_access.RoleAccess(cloud.client)`).
+    """
 
     def build(cloud: Any) -> FastSageMaker:
+        if act_as_roles:
+            from local_mode.role_access import RoleAccess
+
+            options["access"] = RoleAccess(cloud.client, region=cloud.region, account_id=cloud.account_id)
         return FastSageMaker(
             s3_client=cloud.client("s3"),
             workdir=Path(workdir),

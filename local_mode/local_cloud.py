@@ -1,12 +1,11 @@
-"""`LocalCloud`: the synthesized stack, running on this machine without AWS.
+"""`LocalCloud`: the app's stack, deployed with `cdk deploy` into a local account, running without AWS.
 
-moto runs as a server in a thread on 127.0.0.1 with real Step Functions execution. From the
-template's own resource properties LocalCloud creates the S3 buckets (with versioning), DynamoDB
-tables (key schema, GSIs/LSIs), SNS topics (each with an SQS queue subscribed, so tests can read
-notifications back), SQS queues, IAM roles with their inline and attached policies, the Lambda
-functions (as in-process handlers imported from their staged asset directory in `cdk.out`) and
-the state machines (their resolved definitions, under their roles). Assets are uploaded to the
-local asset bucket the template's `Fn::Sub` references resolve to.
+moto runs as a server in a thread on 127.0.0.1 with real Step Functions execution. The CDK CLI
+bootstraps that account and deploys the synthesized assembly into it (`cdk_deploy`): assets are
+published by the CLI, the stack is created by moto's CloudFormation (`moto_deploy` adds what it
+leaves out), and everything LocalCloud knows of the stack (outputs, physical ids) comes from
+CloudFormation afterwards. Lambda functions run in process from the code they were deployed with;
+each topic gets an SQS queue subscribed, so tests can read notifications back.
 
 Before an execution starts, the state machine's definition is checked against its role's policies
 (`iam_check`); every SageMaker Task is served by the local SageMaker backend given to LocalCloud
@@ -19,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import json
 import logging
 import os
@@ -41,10 +41,9 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_mode import iam_check
+from local_mode import cdk_deploy, iam_check, moto_deploy
 from local_mode.moto_hooks import TaskContext, TaskError, TaskHooks, sdk_error_name
 from local_mode.sagemaker_tasks import SAGEMAKER_OPERATIONS, SageMakerBackend, register_sagemaker
-from local_mode.template import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, CfnTemplate, FileAsset
 
 LOG = logging.getLogger(__name__)
 
@@ -53,8 +52,9 @@ FAKE_CREDENTIALS: Final = {
     "aws_secret_access_key": "testing",
     "aws_session_token": "testing",
 }
-# moto's default account: resources it creates carry it in their ARNs, so the template uses it too.
-ACCOUNT_ID: Final = DEFAULT_ACCOUNT_ID
+# moto's default account (what STS answers the CDK CLI) and the region local mode runs in.
+ACCOUNT_ID: Final = "123456789012"
+DEFAULT_REGION: Final = "us-east-1"
 
 
 # --- the moto server ------------------------------------------------------------------------
@@ -375,38 +375,45 @@ def local_sagemaker(workdir: Path | str) -> SageMakerFactory:
 
 
 class LocalCloud:
-    """The stack of a synthesized template, created in a local moto server (context manager).
+    """The stack of a cloud assembly, deployed into a local moto server (context manager).
 
+    `cdk_out`: the synthesized assembly (`cdk synth` or `app.build_app(outdir=...).synth()`).
     `sagemaker`: an object with (some of) the `SageMakerBackend` methods, whose SageMaker Tasks it
-    then serves, or a factory `Callable[[LocalCloud], backend]` called once the server runs (see
-    `local_sagemaker`; a backend built by a factory is closed with the cloud).
+    then serves, or a factory `Callable[[LocalCloud], backend]` called once the stack is deployed
+    (see `local_sagemaker`; a backend built by a factory is closed with the cloud).
     `wait_cap_seconds` / `retry_interval_cap_seconds`: the longest a Wait state / a Retry interval
     really waits (None: as long as the definition says).
     `check_iam`: check each state machine's definition against its role before its first run.
     `validate_sagemaker_api`: validate SageMaker requests and responses against botocore's model.
+    `deploy_log`: where the CDK CLI's output goes (default: a scratch folder removed on close).
     """
 
     def __init__(
         self,
-        template: CfnTemplate,
+        cdk_out: Path | str,
+        stack_name: str,
         *,
         sagemaker: Any = None,
         wait_cap_seconds: float | None = 0.1,
         retry_interval_cap_seconds: float | None = 0.1,
         check_iam: bool = True,
         validate_sagemaker_api: bool = True,
+        deploy_log: Path | None = None,
+        region: str = DEFAULT_REGION,
     ) -> None:
-        self.template = template
-        self.region = template.env.region
-        self.account_id = template.env.account_id
+        self.cdk_out = Path(cdk_out).resolve()
+        self.stack_name = stack_name
+        self.region = region
+        self.account_id = ACCOUNT_ID
+        self.partition = "aws"
         self.hooks = TaskHooks(
             wait_cap_seconds=wait_cap_seconds, retry_interval_cap_seconds=retry_interval_cap_seconds
         )
         self.check_iam_before_start = check_iam
         self.validate_sagemaker_api = validate_sagemaker_api
+        self.deploy_log = deploy_log
+        self.stack: cdk_deploy.DeployedStack | None = None
         self.outputs: dict[str, Any] = {}
-        self.unresolved_outputs: dict[str, str] = {}
-        self.skipped_resources: dict[str, str] = {}  # logical id → why it was not created
         self.state_machines: dict[str, str] = {}  # logical id → ARN
         self.functions: dict[str, LocalLambda] = {}  # logical id → function
         self.sagemaker: SageMakerBackend | None = None
@@ -420,20 +427,32 @@ class LocalCloud:
 
     @classmethod
     def from_cdk_out(cls, cdk_out: Path | str, stack: str, **kwargs: Any) -> LocalCloud:
-        return cls(CfnTemplate.from_cdk_out(cdk_out, stack), **kwargs)
+        return cls(cdk_out, stack, **kwargs)
 
     # -- lifecycle --
 
     def __enter__(self) -> LocalCloud:
         self.hooks.install()  # first: it refuses while another LocalCloud runs in this process
         try:
+            moto_deploy.install()
             self._server.start()
             self._scratch = Path(tempfile.mkdtemp(prefix="local-cloud-"))
             self._register_nested_executions()
-            _Provisioner(self).provision()
+            self.stack = cdk_deploy.deploy(
+                self.cdk_out,
+                self.stack_name,
+                endpoint_url=self.endpoint_url,
+                region=self.region,
+                account_id=self.account_id,
+                cloudformation=self.client("cloudformation"),
+                log=self.deploy_log or self._scratch / "cdk-deploy.log",
+            )
+            self.outputs = dict(self.stack.outputs)
+            self.state_machines = self.stack.physical_ids("AWS::StepFunctions::StateMachine")
+            self._register_functions()
+            self._observe_topics()
             if self._sagemaker_arg is not None:
                 self.attach_sagemaker(self._sagemaker_arg)
-            self._resolve_outputs()
         except BaseException:
             self.close()
             raise
@@ -475,14 +494,17 @@ class LocalCloud:
         return self._server.client(service_name)
 
     def physical_name(self, logical_id: str) -> str:
-        return self.template.physical(logical_id).name
+        """The physical id CloudFormation gave a resource of the stack."""
+        if self.stack is None or logical_id not in self.stack.resources:
+            raise KeyError(f"no resource {logical_id} in the deployed stack")
+        return self.stack.resources[logical_id].physical_id
 
     def state_machine_arn(self, name: str) -> str:
-        """The ARN of a state machine by logical id, construct path or id, physical name, or Output."""
+        """The ARN of a state machine by logical id, physical name, or stack output."""
         if name in self.state_machines:
             return self.state_machines[name]
-        for logical_id, arn in self.state_machines.items():
-            if name in (arn.rsplit(":", 1)[-1], *self.template.construct_names(logical_id)):
+        for arn in self.state_machines.values():
+            if name == arn.rsplit(":", 1)[-1]:
                 return arn
         if isinstance(self.outputs.get(name), str) and ":stateMachine:" in self.outputs[name]:
             return str(self.outputs[name])
@@ -544,7 +566,7 @@ class LocalCloud:
         """What the state machine's definition needs that its role's policies do not allow."""
         description = self.client("stepfunctions").describe_state_machine(stateMachineArn=state_machine_arn)
         role_name = description["roleArn"].rsplit("/", 1)[-1]
-        account = iam_check.Account(self.region, self.account_id, self.template.env.partition)
+        account = iam_check.Account(self.region, self.account_id, self.partition)
         return iam_check.check_definition(description["definition"], self.role_policies(role_name), account)
 
     def assert_iam(self, state_machine_arn: str) -> None:
@@ -578,13 +600,59 @@ class LocalCloud:
 
     # -- internals --
 
-    def _resolve_outputs(self) -> None:
-        for name, output in self.template.template.get("Outputs", {}).items():
-            try:
-                self.outputs[name] = self.template.resolve(output.get("Value"), f"Outputs.{name}.Value")
-            except Exception as exc:
-                LOG.warning("output %s cannot be resolved locally: %s", name, exc)
-                self.unresolved_outputs[name] = str(exc)
+    def _register_functions(self) -> None:
+        """Each Python function of the stack, run in process from the code it was deployed with."""
+        assert self.stack is not None and self._scratch is not None
+        lambda_client = self.client("lambda")
+        for logical_id, name in self.stack.physical_ids("AWS::Lambda::Function").items():
+            config = lambda_client.get_function_configuration(FunctionName=name)
+            if not str(config.get("Runtime", "")).startswith("python"):
+                LOG.warning("function %s (%s) does not run locally", logical_id, config.get("Runtime"))
+                continue
+            code_dir = self._scratch / "lambda" / name
+            with zipfile.ZipFile(
+                io.BytesIO(moto_deploy.published_code(self.account_id, self.region, name))
+            ) as z:
+                z.extractall(code_dir)
+            function = LocalLambda(
+                name=name,
+                arn=str(config["FunctionArn"]),
+                code_dir=code_dir,
+                handler=str(config["Handler"]),
+                timeout=float(config.get("Timeout", 3)),
+                memory=int(config.get("MemorySize", 128)),
+                environment={
+                    **self._lambda_environment(name),
+                    **(config.get("Environment") or {}).get("Variables", {}),
+                },
+            )
+            self.functions[logical_id] = function
+            self.hooks.register_lambda(name, function)
+
+    def _lambda_environment(self, name: str) -> dict[str, str]:
+        """What the Lambda runtime sets, pointed at the local account."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": FAKE_CREDENTIALS["aws_session_token"],
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        }
+
+    def _observe_topics(self) -> None:
+        """A queue subscribed to each topic, so that what the workflows publish can be read back."""
+        assert self.stack is not None
+        sqs, sns = self.client("sqs"), self.client("sns")
+        for logical_id, topic_arn in self.stack.physical_ids("AWS::SNS::Topic").items():
+            queue_url = sqs.create_queue(QueueName=f"local-notifications-{logical_id}"[:80])["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+            self._topic_queues[topic_arn] = queue_url
 
     def _register_nested_executions(self) -> None:
         # moto 5.2.5 calls StartExecution with the definition's PascalCase names and reads the
@@ -659,255 +727,3 @@ def _notification(topic_arn: str, body: str) -> Notification:
         subject=envelope.get("Subject"),
         attributes={k: v.get("Value") for k, v in envelope.get("MessageAttributes", {}).items()},
     )
-
-
-# --- creating the resources -----------------------------------------------------------------
-
-
-class _Provisioner:
-    """Creates the template's resources in the moto server, in dependency order."""
-
-    ORDER: Final = (
-        "AWS::S3::Bucket",
-        "AWS::DynamoDB::Table",
-        "AWS::DynamoDB::GlobalTable",
-        "AWS::SQS::Queue",
-        "AWS::SNS::Topic",
-        "AWS::SNS::Subscription",
-        "AWS::IAM::Role",
-        "AWS::IAM::ManagedPolicy",
-        "AWS::IAM::Policy",
-        "AWS::Lambda::Function",
-        "AWS::StepFunctions::StateMachine",
-    )
-
-    def __init__(self, cloud: LocalCloud) -> None:
-        self.cloud = cloud
-        self.template = cloud.template
-        self.create: dict[str, Callable[[str], None]] = {
-            "AWS::S3::Bucket": self.bucket,
-            "AWS::DynamoDB::Table": self.table,
-            "AWS::DynamoDB::GlobalTable": self.table,
-            "AWS::SQS::Queue": self.queue,
-            "AWS::SNS::Topic": self.topic,
-            "AWS::SNS::Subscription": self.subscription,
-            "AWS::IAM::Role": self.role,
-            "AWS::IAM::ManagedPolicy": self.managed_policy,
-            "AWS::IAM::Policy": self.policy,
-            "AWS::Lambda::Function": self.function,
-            "AWS::StepFunctions::StateMachine": self.state_machine,
-        }
-
-    def provision(self) -> None:
-        self.assets()
-        for resource_type in self.ORDER:
-            for logical_id in self.template.resources_of_type(resource_type):
-                self.create[resource_type](logical_id)
-        for logical_id, resource in self.template.walk():
-            if resource.get("Type") not in self.create:
-                self.cloud.skipped_resources[logical_id] = (
-                    f"{resource.get('Type')}: not emulated by local mode"
-                )
-
-    # -- assets --
-
-    def assets(self) -> None:
-        s3 = self.cloud.client("s3")
-        buckets = {a.bucket_name for a in self.template.assets}
-        for bucket in buckets:
-            s3.create_bucket(Bucket=bucket)
-        for asset in self.template.assets:
-            if asset.source.exists():
-                s3.put_object(Bucket=asset.bucket_name, Key=asset.object_key, Body=self._asset_bytes(asset))
-
-    def _asset_bytes(self, asset: FileAsset) -> bytes:
-        if not asset.is_directory:
-            return asset.source.read_bytes()  # file assets are published as they are staged
-        scratch = self.cloud._scratch or Path(tempfile.gettempdir())
-        archive = scratch / f"{asset.asset_hash}.zip"
-        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
-            for path in sorted(asset.source.rglob("*")):
-                if path.is_file():
-                    bundle.write(path, path.relative_to(asset.source).as_posix())
-        return archive.read_bytes()
-
-    # -- storage, messaging --
-
-    def bucket(self, logical_id: str) -> None:
-        s3 = self.cloud.client("s3")
-        name = self.template.physical(logical_id).name
-        s3.create_bucket(Bucket=name)
-        versioning = self.template.property(logical_id, "VersioningConfiguration") or {}
-        if versioning.get("Status") == "Enabled":
-            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-
-    def table(self, logical_id: str) -> None:
-        props = self.template.properties(logical_id)
-        request: dict[str, Any] = {
-            "TableName": self.template.physical(logical_id).name,
-            "KeySchema": props["KeySchema"],
-            "AttributeDefinitions": props["AttributeDefinitions"],
-            "BillingMode": props.get("BillingMode", "PROVISIONED"),
-        }
-        throughput = props.get("ProvisionedThroughput") or {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
-        if request["BillingMode"] == "PROVISIONED":
-            request["ProvisionedThroughput"] = throughput
-        for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-            indexes = [_index(i, request["BillingMode"], throughput, key) for i in props.get(key, [])]
-            if indexes:
-                request[key] = indexes
-        stream = props.get("StreamSpecification")
-        if stream and stream.get("StreamViewType"):
-            request["StreamSpecification"] = {
-                "StreamEnabled": True,
-                "StreamViewType": stream["StreamViewType"],
-            }
-        self.cloud.client("dynamodb").create_table(**request)
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled"):
-            self.cloud.client("dynamodb").update_time_to_live(
-                TableName=request["TableName"],
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
-            )
-
-    def queue(self, logical_id: str) -> None:
-        self.cloud.client("sqs").create_queue(QueueName=self.template.physical(logical_id).name)
-
-    def topic(self, logical_id: str) -> None:
-        arn = self.cloud.client("sns").create_topic(Name=self.template.physical(logical_id).name)["TopicArn"]
-        # A queue per topic so that tests read back what the workflows published.
-        sqs = self.cloud.client("sqs")
-        queue_url = sqs.create_queue(QueueName=f"local-notifications-{logical_id}"[:80])["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        self.cloud.client("sns").subscribe(TopicArn=arn, Protocol="sqs", Endpoint=queue_arn)
-        self.cloud._topic_queues[arn] = queue_url
-
-    def subscription(self, logical_id: str) -> None:
-        props = self.template.properties(logical_id)
-        if props.get("Protocol") != "sqs":
-            self.cloud.skipped_resources[logical_id] = (
-                f"SNS subscription over {props.get('Protocol')}: not emulated"
-            )
-            return
-        self.cloud.client("sns").subscribe(
-            TopicArn=props["TopicArn"], Protocol="sqs", Endpoint=props["Endpoint"]
-        )
-
-    # -- IAM --
-
-    def role(self, logical_id: str) -> None:
-        iam = self.cloud.client("iam")
-        props = self.template.properties(logical_id)
-        name = self.template.physical(logical_id).name
-        iam.create_role(
-            RoleName=name,
-            Path=props.get("Path", "/"),
-            AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {})),
-        )
-        for policy in props.get("Policies", []):
-            iam.put_role_policy(
-                RoleName=name,
-                PolicyName=policy["PolicyName"],
-                PolicyDocument=json.dumps(policy["PolicyDocument"]),
-            )
-        for arn in props.get("ManagedPolicyArns", []):
-            try:
-                iam.attach_role_policy(RoleName=name, PolicyArn=arn)
-            except ClientError as exc:
-                LOG.info("role %s: managed policy %s not attached locally (%s)", name, arn, exc)
-
-    def managed_policy(self, logical_id: str) -> None:
-        iam = self.cloud.client("iam")
-        props = self.template.properties(logical_id)
-        arn = iam.create_policy(
-            PolicyName=self.template.physical(logical_id).name,
-            Path=props.get("Path", "/"),
-            PolicyDocument=json.dumps(props["PolicyDocument"]),
-        )["Policy"]["Arn"]
-        for role in props.get("Roles", []):
-            iam.attach_role_policy(RoleName=role, PolicyArn=arn)
-
-    def policy(self, logical_id: str) -> None:
-        props = self.template.properties(logical_id)
-        for role in props.get("Roles", []):
-            self.cloud.client("iam").put_role_policy(
-                RoleName=role,
-                PolicyName=props["PolicyName"],
-                PolicyDocument=json.dumps(props["PolicyDocument"]),
-            )
-
-    # -- compute --
-
-    def function(self, logical_id: str) -> None:
-        props = self.template.properties(logical_id)
-        runtime = str(props.get("Runtime", ""))
-        if not runtime.startswith("python"):
-            self.cloud.skipped_resources[logical_id] = (
-                f"Lambda runtime {runtime or 'image'}: only Python runs locally"
-            )
-            return
-        physical = self.template.physical(logical_id)
-        variables = {k: str(v) for k, v in (props.get("Environment") or {}).get("Variables", {}).items()}
-        function = LocalLambda(
-            name=physical.name,
-            arn=physical.attributes["Arn"],
-            code_dir=self._code_dir(logical_id, props["Code"]),
-            handler=props["Handler"],
-            timeout=float(props.get("Timeout", 3)),
-            memory=int(props.get("MemorySize", 128)),
-            environment={**self._lambda_environment(physical.name), **variables},
-        )
-        self.cloud.functions[logical_id] = function
-        self.cloud.hooks.register_lambda(physical.name, function)
-
-    def _lambda_environment(self, name: str) -> dict[str, str]:
-        cloud = self.cloud
-        return {
-            "AWS_ENDPOINT_URL": cloud.endpoint_url,
-            "AWS_REGION": cloud.region,
-            "AWS_DEFAULT_REGION": cloud.region,
-            "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
-            "AWS_SESSION_TOKEN": FAKE_CREDENTIALS["aws_session_token"],
-            "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        }
-
-    def _code_dir(self, logical_id: str, code: Mapping[str, Any]) -> Path:
-        if "ZipFile" in code:  # inline code: the Python runtime names the file index.py
-            directory = (self.cloud._scratch or Path(tempfile.gettempdir())) / f"inline-{logical_id}"
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / "index.py").write_text(str(code["ZipFile"]))
-            return directory
-        asset = self.template.asset_for(str(code.get("S3Bucket")), str(code.get("S3Key")))
-        if asset is None or not asset.is_directory:
-            raise RuntimeError(
-                f"Lambda {logical_id}: its code {code} is not a directory asset of this cdk.out"
-            )
-        return asset.source
-
-    def state_machine(self, logical_id: str) -> None:
-        props = self.template.properties(logical_id)
-        definition = props.get("DefinitionString")
-        if definition is None and "Definition" in props:
-            definition = json.dumps(props["Definition"])
-        if definition is None:
-            raise RuntimeError(f"state machine {logical_id}: no DefinitionString or Definition")
-        for key, value in (props.get("DefinitionSubstitutions") or {}).items():
-            definition = definition.replace("${" + key + "}", str(value))
-        response = self.cloud.client("stepfunctions").create_state_machine(
-            name=self.template.physical(logical_id).name,
-            definition=definition,
-            roleArn=props["RoleArn"],
-            type=props.get("StateMachineType", "STANDARD"),
-        )
-        self.cloud.state_machines[logical_id] = response["stateMachineArn"]
-
-
-def _index(index: Mapping[str, Any], billing: str, throughput: Mapping[str, Any], key: str) -> dict[str, Any]:
-    result = {k: index[k] for k in ("IndexName", "KeySchema", "Projection") if k in index}
-    if billing == "PROVISIONED" and key == "GlobalSecondaryIndexes":
-        result["ProvisionedThroughput"] = index.get("ProvisionedThroughput", throughput)
-    return result

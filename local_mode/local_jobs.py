@@ -27,12 +27,14 @@ from typing import Any
 from local_mode.host_process import HostRun, run_host, toolkit_error_message
 from local_mode.s3_io import (
     S3Object,
+    S3TransferError,
     S3Uri,
     download_objects,
     download_prefix,
     extract_tar,
     list_objects,
     tar_folder,
+    upload_file,
     upload_folder,
 )
 from local_mode.sagemaker_shapes import (
@@ -67,7 +69,14 @@ class JobServices:
     arns: Arns
     python: str
     on_log: LogCallback | None = None
+    access: Any = None  # a role_access.RoleAccess: jobs then act as their roles; None: no checks
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def s3_for(self, role_arn: str | None) -> Any:
+        """The S3 client a job uses: bound to its execution role when access checks are on."""
+        if self.access is None or not role_arn:
+            return self.s3
+        return self.access.s3_for(role_arn)
 
     def job_root(self, kind: str, name: str) -> Path:
         """A fresh folder for one job: ``<workdir>/<kind>/<name>-XXXX`` (retries never share state)."""
@@ -158,13 +167,11 @@ def _env_value(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def _channel_objects(
-    services: JobServices, uri: str, data_type: str, channel: str
-) -> tuple[S3Uri, list[S3Object]]:
+def _channel_objects(s3: Any, uri: str, data_type: str, channel: str) -> tuple[S3Uri, list[S3Object]]:
     if data_type != "S3Prefix":
         raise JobError(f"ClientError: S3DataType {data_type} of channel {channel} is not supported locally")
     parsed = S3Uri.parse(uri)
-    objects = list_objects(services.s3, parsed)
+    objects = list_objects(s3, parsed)
     if not objects:
         raise JobError(
             f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
@@ -172,6 +179,40 @@ def _channel_objects(
             'that S3 prefix, and that the role has "s3:ListBucket" permissions on the bucket.'
         )
     return parsed, objects
+
+
+def data_download_failed(error: S3TransferError) -> str:
+    """Training's FailureReason for an input it could not read (its role refused, ...).
+
+    Shape as SageMaker reports it: ``ClientError: Data download failed:Unable to download object
+    s3://... (AccessDenied: Access Denied)`` (aws/amazon-sagemaker-examples#4384).
+    """
+    listing = error.operation.startswith("List")
+    what = "Unable to list objects under" if listing else "Unable to download object"
+    return failure_reason(f"ClientError: Data download failed:{what} {error.uri} {error.detail}")
+
+
+def artifact_upload_failed(error: S3TransferError) -> str:
+    """Training's FailureReason for an upload that failed: ``ClientError: Artifact upload failed:...``."""
+    return failure_reason(f"ClientError: Artifact upload failed:Unable to upload {error.uri} {error.detail}")
+
+
+def processing_download_failed(error: S3TransferError) -> str:
+    """Processing's FailureReason: ``ClientError: Failed to download data. ListObjectsV2 failed for s3://...``.
+
+    (aws-samples/sagemaker-run-notebook#32; the processing data plane reports the SDK's error.)
+    """
+    if error.operation.startswith("List"):
+        text = f"ListObjectsV2 failed for {error.uri} nextToken:[null]: {error.sdk_detail}"
+    else:
+        text = f"{error.operation} failed for {error.uri}: {error.sdk_detail}"
+    return failure_reason(f"ClientError: Failed to download data. {text}")
+
+
+def processing_upload_failed(error: S3TransferError) -> str:
+    return failure_reason(
+        f"ClientError: Failed to upload data. {error.operation} failed for {error.uri}: {error.sdk_detail}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,6 +248,7 @@ class TrainingJob:
     ) -> None:
         self.services = services
         self.request = request
+        self.s3 = services.s3_for(request.get("RoleArn"))  # every transfer acts as the job's role
         self.name: str = request["TrainingJobName"]
         self.arn = services.arns("training-job", self.name)
         self.tuning_job_arn = tuning_job_arn
@@ -252,7 +294,10 @@ class TrainingJob:
                 failed = next(run for run in attempt.runs if run.returncode != 0)
                 raise JobError(self._algorithm_error(failed))
             self._transition("Uploading", "Uploading generated training model")
-            self._upload(self.root / master.host)
+            try:
+                self._upload(self.root / master.host)
+            except S3TransferError as error:
+                raise JobError(artifact_upload_failed(error)) from error
         except JobError as error:
             status, secondary, failure = "Failed", "Failed", str(error)
         end = utcnow()
@@ -315,7 +360,10 @@ class TrainingJob:
             host_roots = self._prepare_hosts()
             self._transition("Training", "Training image download completed. Training in progress.")
             attempt = self._train(host_roots)
-            self._sync_checkpoints_up(host_roots)
+            try:
+                self._sync_checkpoints_up(host_roots)
+            except S3TransferError as error:
+                raise JobError(artifact_upload_failed(error)) from error
             if not attempt.interrupted:
                 return attempt
             self._transition("Interrupted", "Training job interrupted: spot instances were reclaimed")
@@ -332,8 +380,11 @@ class TrainingJob:
                 (root / sub).mkdir(parents=True, exist_ok=True)
             self._write_config(root, host)
         self._download_code(roots)
-        self._download_channels(roots)
-        self._sync_checkpoints_down(roots)
+        try:
+            self._download_channels(roots)
+            self._sync_checkpoints_down(roots)
+        except S3TransferError as error:
+            raise JobError(data_download_failed(error)) from error
         return roots
 
     def _write_config(self, root: Path, host: str) -> None:
@@ -379,7 +430,7 @@ class TrainingJob:
         try:
             source = S3Uri.parse(str(submit))
             archive = self.root / "sourcedir.tar.gz"
-            self.services.s3.download_file(source.bucket, source.key, str(archive))
+            self.s3.download_file(source.bucket, source.key, str(archive))
         except Exception as error:  # any S3 failure is the customer's (wrong URI, missing object)
             message = f"ClientError: could not download sagemaker_submit_directory {submit}: {error}"
             raise JobError(message) from error
@@ -396,11 +447,11 @@ class TrainingJob:
             if source is None:
                 raise JobError(f"ClientError: channel {name}: only S3 data sources are supported locally")
             data_type = source.get("S3DataType", "S3Prefix")
-            uri, objects = _channel_objects(self.services, source["S3Uri"], data_type, name)
+            uri, objects = _channel_objects(self.s3, source["S3Uri"], data_type, name)
             distribution = source.get("S3DataDistributionType", "FullyReplicated")
             for index, root in enumerate(roots.values()):
                 share = shard(objects, index, len(roots), distribution)
-                download_objects(self.services.s3, uri.bucket, uri.key, share, root / "input" / "data" / name)
+                download_objects(self.s3, uri.bucket, uri.key, share, root / "input" / "data" / name)
 
     def _checkpoint_dirs(self, roots: dict[str, Path]) -> tuple[S3Uri | None, dict[str, Path]]:
         config = self.request.get("CheckpointConfig")
@@ -415,14 +466,14 @@ class TrainingJob:
         for folder in dirs.values():
             folder.mkdir(parents=True, exist_ok=True)
             if uri is not None:
-                download_prefix(self.services.s3, S3Uri(uri.bucket, uri.key.rstrip("/") + "/"), folder)
+                download_prefix(self.s3, S3Uri(uri.bucket, uri.key.rstrip("/") + "/"), folder)
 
     def _sync_checkpoints_up(self, roots: dict[str, Path]) -> None:
         uri, dirs = self._checkpoint_dirs(roots)
         if uri is not None:
             for folder in dirs.values():
                 if folder.exists():
-                    upload_folder(self.services.s3, folder, uri)
+                    upload_folder(self.s3, folder, uri)
 
     # -- the run itself ---------------------------------------------------------------------------
 
@@ -613,12 +664,12 @@ class TrainingJob:
     def _upload(self, master_root: Path) -> None:
         archive = tar_folder(master_root / "model", self.root / "model.tar.gz")
         target = self.output_uri.join("model.tar.gz")
-        self.services.s3.upload_file(str(archive), target.bucket, target.key)
+        upload_file(self.s3, archive, target)
         data_dir = master_root / "output" / "data"
         if any(data_dir.iterdir()):
             output = tar_folder(data_dir, self.root / "output.tar.gz")
             target = self.output_uri.join("output.tar.gz")
-            self.services.s3.upload_file(str(output), target.bucket, target.key)
+            upload_file(self.s3, output, target)
 
 
 _ENV_VAR_KEYS = (
@@ -678,6 +729,7 @@ class ProcessingJob:
     def __init__(self, services: JobServices, request: dict[str, Any]) -> None:
         self.services = services
         self.request = request
+        self.s3 = services.s3_for(request.get("RoleArn"))  # every transfer acts as the job's role
         self.name: str = request["ProcessingJobName"]
         self.arn = services.arns("processing-job", self.name)
         cluster = request["ProcessingResources"]["ClusterConfig"]
@@ -690,7 +742,10 @@ class ProcessingJob:
         created = started = utcnow()
         status, failure, exit_message = "Completed", None, None
         try:
-            roots = self._prepare_hosts()
+            try:
+                roots = self._prepare_hosts()
+            except S3TransferError as error:
+                raise JobError(processing_download_failed(error)) from error
             runs, timed_out = self._run(roots)
             failed = next((run for run in runs if run.returncode != 0), None)
             if timed_out:
@@ -700,7 +755,10 @@ class ProcessingJob:
                 exit_message = _read_message(roots[failed.host] / "output" / "message")
                 raise JobError(algorithm_error(exit_message or failed.tail(), failed.returncode))
             else:
-                self._upload_outputs(roots)
+                try:
+                    self._upload_outputs(roots)
+                except S3TransferError as error:
+                    raise JobError(processing_upload_failed(error)) from error
         except JobError as error:
             status, failure = "Failed", str(error)
         end = utcnow()
@@ -741,13 +799,13 @@ class ProcessingJob:
         if source.get("S3InputMode", "File") != "File":
             raise JobError(f"ClientError: input {name}: only S3InputMode File is supported locally")
         data_type = source.get("S3DataType", "S3Prefix")
-        uri, objects = _channel_objects(self.services, source["S3Uri"], data_type, name)
+        uri, objects = _channel_objects(self.s3, source["S3Uri"], data_type, name)
         distribution = source.get("S3DataDistributionType", "FullyReplicated")
         for index, root in enumerate(roots.values()):
             target = Path(to_host_path(source["LocalPath"], root))
             target.mkdir(parents=True, exist_ok=True)
             share = shard(objects, index, len(roots), distribution)
-            download_objects(self.services.s3, uri.bucket, uri.key, share, target)
+            download_objects(self.s3, uri.bucket, uri.key, share, target)
 
     def _run(self, roots: dict[str, Path]) -> tuple[list[HostRun], bool]:
         app = self.request["AppSpecification"]
@@ -794,4 +852,4 @@ class ProcessingJob:
                 raise JobError(f"ClientError: output {name}: only S3Output is supported locally")
             target = S3Uri.parse(s3_output["S3Uri"])
             for root in roots.values():
-                upload_folder(self.services.s3, Path(to_host_path(s3_output["LocalPath"], root)), target)
+                upload_folder(self.s3, Path(to_host_path(s3_output["LocalPath"], root)), target)

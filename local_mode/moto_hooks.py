@@ -85,6 +85,8 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.parse import asl_parser  # noqa: F401  (loads every integration module)
 from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
 
+from pipeline_constructs import aws_error_names
+
 StateTaskService = state_task_service.StateTaskService
 StateTaskServiceCallback = state_task_service_callback.StateTaskServiceCallback
 
@@ -254,25 +256,17 @@ def _raise_if_sync_failed(key: str, result: Any) -> None:
             raise TaskError("States.TaskFailed", json.dumps(result, separators=(",", ":")))
 
 
-# aws-sdk integrations prefix errors with the service's PascalCase name ("SageMaker.", "DynamoDb.").
-SDK_SERVICE_ERROR_PREFIX: Final = {
-    "sagemaker": "SageMaker",
-    "dynamodb": "DynamoDb",
-    "sfn": "Sfn",
-    "s3": "S3",
-    "sns": "Sns",
-    "sqs": "Sqs",
-    "lambda": "Lambda",
-    "ecs": "Ecs",
-    "events": "EventBridge",
-    "iam": "Iam",
-}
-
-
 def sdk_error_name(service: str, code: str) -> str:
-    """`SageMaker.ResourceNotFoundException`: the aws-sdk integration's error name for a code."""
-    prefix = SDK_SERVICE_ERROR_PREFIX.get(service.lower(), service[:1].upper() + service[1:])
-    return f"{prefix}.{code}" if code.endswith("Exception") else f"{prefix}.{code}Exception"
+    """`SageMaker.ResourceNotFoundException`: the aws-sdk integration's error name for a code.
+
+    The names come from the one catalog, pipeline_constructs/aws_error_names.py. Given an
+    optimized integration's prefix instead (`StepFunctions`, for `states:startExecution`), the
+    name is that integration's: modelled codes by name, others its SDK base exception.
+    """
+    for optimized in aws_error_names.OPTIMIZED.values():
+        if service == optimized.prefix:
+            return optimized.task_error(code)
+    return aws_error_names.sdk_task_error(service, code)
 
 
 def lambda_error_payload(exc: BaseException) -> dict[str, Any]:
@@ -288,20 +282,31 @@ def lambda_error_payload(exc: BaseException) -> dict[str, Any]:
 
 
 def default_task_error(key: str, exc: Exception) -> TaskError:
-    """The error a handler's exception becomes when its registration gives no mapper."""
-    if key.startswith("sagemaker:"):
-        return TaskError(
-            "SageMaker.AmazonSageMakerException",
-            f"{exc} (Service: AmazonSageMaker; Status Code: 400; Error Code: "
-            f"{type(exc).__name__}; Request ID: {uuid.uuid4()}; Proxy: null)",
-        )
+    """The error a handler's exception becomes when its registration gives no mapper.
+
+    Only names the integration can emit (pipeline_constructs/aws_error_names.py): an error code
+    the service model declares keeps its name, anything else gets the service's generic name.
+    """
+    code = getattr(exc, "code", None)
+    error_code = code if isinstance(code, str) else type(exc).__name__
     if key.startswith("aws-sdk:"):
         service = key.split(":")[1]
-        return TaskError(sdk_error_name(service, type(exc).__name__), str(exc))
+        return TaskError(aws_error_names.sdk_task_error(service, error_code), str(exc))
     if key.startswith(("lambda:", "function:")):
         payload = lambda_error_payload(exc)
         return TaskError(payload["errorType"], json.dumps(payload, separators=(",", ":")))
-    return TaskError(type(exc).__name__, str(exc))
+    service = key.split(":")[0]
+    optimized = aws_error_names.OPTIMIZED.get(service)
+    if optimized is None:
+        return TaskError(type(exc).__name__, str(exc))
+    name = optimized.task_error(error_code)
+    if service == "sagemaker":
+        cause = (
+            f"{exc} (Service: AmazonSageMaker; Status Code: 400; Error Code: "
+            f"{error_code}; Request ID: {uuid.uuid4()}; Proxy: null)"
+        )
+        return TaskError(name, cause)
+    return TaskError(name, str(exc))
 
 
 def _error_name(error: str) -> ErrorName:
@@ -820,7 +825,7 @@ class _Patches:
             if getattr(module, "boto_client_for", None) is _ORIGINAL_BOTO_CLIENT_FOR:
                 self._set(module, "boto_client_for", _cached_boto_client_for)
         names = dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES)
-        names.update({k: v for k, v in SDK_SERVICE_ERROR_PREFIX.items() if k not in names})
+        names.update({s: aws_error_names.sdk_service_prefix(s) for s in _SDK_SERVICES if s not in names})
         self._set(state_task_service_aws_sdk, "_SERVICE_ERROR_NAMES", names)
 
     def _quiet_loggers(self) -> None:
@@ -846,6 +851,20 @@ class _Patches:
         with _CLIENTS_LOCK:
             _CLIENTS.clear()
 
+
+# aws-sdk services whose error prefix moto would get wrong (`sagemaker.`): AWS's, from the catalog.
+_SDK_SERVICES: Final = (
+    "sagemaker",
+    "s3",
+    "sns",
+    "sqs",
+    "lambda",
+    "ecs",
+    "eventbridge",
+    "iam",
+    "cloudwatch",
+    "kms",
+)
 
 _QUIET_LOGGERS: Final = {
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported": (

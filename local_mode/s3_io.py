@@ -14,6 +14,45 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import ClientError
+
+# What a refused or failed S3 request raises through boto3 (uploads wrap the ClientError).
+S3_ERRORS = (ClientError, S3UploadFailedError)
+
+
+class S3TransferError(Exception):
+    """An S3 request of a transfer failed (e.g. AccessDenied for the job's role).
+
+    ``operation`` is the S3 API call (``ListObjectsV2``, ``GetObject``, ``PutObject``), ``uri``
+    what was being listed, read or written; ``code``/``message`` S3's error.
+    """
+
+    def __init__(self, operation: str, uri: str, error: BaseException) -> None:
+        cause = error if isinstance(error, ClientError) else error.__context__
+        if isinstance(cause, ClientError):
+            details = cause.response.get("Error", {})
+            self.code = str(details.get("Code", "Unknown"))
+            self.message = str(details.get("Message", "")) or str(cause)
+            self.status = int(cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            operation = cause.operation_name or operation
+        else:
+            self.code, self.message, self.status = type(error).__name__, str(error), 0
+        self.operation = operation
+        self.uri = uri
+        super().__init__(f"{operation} failed for {uri}: {self.code}: {self.message}")
+
+    @property
+    def detail(self) -> str:
+        """``(AccessDenied: <message>)``, as the training data plane reports S3 errors."""
+        return f"({self.code}: {self.message})"
+
+    @property
+    def sdk_detail(self) -> str:
+        """The AWS SDK for Java's form, which the processing data plane reports."""
+        status = f"Status Code: {self.status}; " if self.status else ""
+        return f"{self.message} (Service: Amazon S3; {status}Error Code: {self.code})"
+
 
 @dataclass(frozen=True)
 class S3Uri:
@@ -49,10 +88,13 @@ class S3Object:
 def list_objects(s3: Any, uri: S3Uri) -> list[S3Object]:
     """Every object whose key starts with ``uri.key``, sorted by key (S3's own listing order)."""
     objects: list[S3Object] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=uri.bucket, Prefix=uri.key):
-        for item in page.get("Contents", []):
-            if not item["Key"].endswith("/"):  # "folder" placeholder objects carry no data
-                objects.append(S3Object(item["Key"], int(item["Size"]), str(item.get("ETag", ""))))
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=uri.bucket, Prefix=uri.key):
+            for item in page.get("Contents", []):
+                if not item["Key"].endswith("/"):  # "folder" placeholder objects carry no data
+                    objects.append(S3Object(item["Key"], int(item["Size"]), str(item.get("ETag", ""))))
+    except S3_ERRORS as error:
+        raise S3TransferError("ListObjectsV2", str(uri), error) from error
     return sorted(objects, key=lambda o: o.key)
 
 
@@ -75,9 +117,23 @@ def download_objects(s3: Any, bucket: str, prefix: str, objects: list[S3Object],
     for obj in objects:
         target = safe_local_path(dest, relative_key(prefix, obj.key))
         target.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, obj.key, str(target))
+        download_file(s3, S3Uri(bucket, obj.key), target)
         paths.append(target)
     return paths
+
+
+def download_file(s3: Any, uri: S3Uri, target: Path) -> None:
+    try:
+        s3.download_file(uri.bucket, uri.key, str(target))
+    except S3_ERRORS as error:
+        raise S3TransferError("GetObject", str(uri), error) from error
+
+
+def upload_file(s3: Any, path: Path, uri: S3Uri) -> None:
+    try:
+        s3.upload_file(str(path), uri.bucket, uri.key)
+    except S3_ERRORS as error:
+        raise S3TransferError("PutObject", str(uri), error) from error
 
 
 def download_prefix(s3: Any, uri: S3Uri, dest: Path) -> list[Path]:
@@ -94,7 +150,7 @@ def upload_folder(s3: Any, folder: Path, uri: S3Uri) -> list[str]:
     written = []
     for path in iter_files(folder):
         target = uri.join(path.relative_to(folder).as_posix())
-        s3.upload_file(str(path), target.bucket, target.key)
+        upload_file(s3, path, target)
         written.append(str(target))
     return written
 

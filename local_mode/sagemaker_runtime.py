@@ -26,11 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import ClientError
+
 from local_mode.batch_transform import TransformJob
 from local_mode.endpoint_server import EndpointServer, ServedModel
 from local_mode.local_jobs import JobServices, LogCallback, ProcessingJob, SpotInterruption, TrainingJob
 from local_mode.local_tuning import run_tuning_job, validate_tuning_request
-from local_mode.s3_io import S3Uri
+from local_mode.s3_io import S3TransferError, S3Uri
 from local_mode.sagemaker_shapes import (
     Arns,
     SageMakerApiError,
@@ -44,6 +47,18 @@ from local_mode.tfs_emulation import ModelStore, TfsContainer
 
 __all__ = ["LocalSageMaker", "SageMakerApiError"]
 
+# SageMaker's messages when the execution role may not read the model data.
+CREATE_MODEL_ACCESS_DENIED = (
+    'Could not access model data at {url}. Please ensure that the role "{role}" exists and that its '
+    'trust relationship policy allows the action "sts:AssumeRole" for the service principal '
+    '"sagemaker.amazonaws.com". Also ensure that the role has "s3:GetObject" permissions and that '
+    "the object is located in {region}."
+)
+MODEL_DOWNLOAD_FAILURE = (
+    'Failed to download model data for container "container_1" from URL: "{url}". Please ensure that '
+    "there is an object located at the URL and that the role passed to CreateModel has permissions to "
+    "download the object."
+)
 HEALTH_CHECK_FAILURE = (
     "The primary container for production variant {variant} did not pass the ping health check. "
     "Please check CloudWatch logs for this endpoint."
@@ -92,6 +107,12 @@ class LocalSageMaker:
     ``endpoint_transitional_describes`` is how many DescribeEndpoint calls report
     ``Creating``/``Updating`` before the outcome (so a workflow's wait loop runs at least
     once, deterministically); later calls wait for the deployment to finish.
+
+    ``access`` (a ``role_access.RoleAccess``, or anything with ``s3_for(role_arn)``): every job
+    then reads and writes S3 as its execution role (training, processing, tuning trials: the
+    request's ``RoleArn``; transform jobs, endpoints and CreateModel's check of the model data:
+    the model's ``ExecutionRoleArn``), and a refused request fails it with SageMaker's error.
+    Without it (the default) every transfer uses ``s3_client`` unchecked.
     """
 
     def __init__(
@@ -105,12 +126,14 @@ class LocalSageMaker:
         on_log: LogCallback | None = None,
         endpoint_transitional_describes: int = 1,
         deployment_timeout_s: float = 600.0,
+        access: Any = None,
     ) -> None:
         self.s3 = s3_client
+        self.access = access
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.arns = Arns(region, account_id)
-        self.services = JobServices(s3_client, self.workdir, self.arns, python, on_log)
+        self.services = JobServices(s3_client, self.workdir, self.arns, python, on_log, access)
         self.models = ModelStore(s3_client, self.workdir / "models")
         self.server = EndpointServer(account_id=account_id)
         self._transitional_describes = endpoint_transitional_describes
@@ -273,8 +296,11 @@ class LocalSageMaker:
         arn = self.arns("transform-job", name)
         self._claim(self._transform_jobs, name, _in_progress(request, "TransformJob", arn))
         url = _model_data_url(model)
+        role = model.get("ExecutionRoleArn")
         return self._finish(
-            self._transform_jobs, name, lambda: TransformJob(self.services, request, url, self.models).run()
+            self._transform_jobs,
+            name,
+            lambda: TransformJob(self.services, request, url, self.models, role_arn=role).run(),
         )
 
     def describe_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -287,10 +313,19 @@ class LocalSageMaker:
         name = request["ModelName"]
         arn = self.arns("model", name)
         url = _model_data_url(request)
-        if url:  # CreateModel checks that the model data exists
+        if url:  # CreateModel checks that the model data exists, reading it as the model's role
             uri = S3Uri.parse(url)
+            role = str(request.get("ExecutionRoleArn", ""))
             try:
-                self.s3.head_object(Bucket=uri.bucket, Key=uri.key)
+                self.services.s3_for(role).head_object(Bucket=uri.bucket, Key=uri.key)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "AccessDenied":
+                    raise SageMakerApiError(
+                        "ValidationException", f"Could not find model data at {url}."
+                    ) from error
+                message = CREATE_MODEL_ACCESS_DENIED.format(url=url, role=role, region=self.arns.region)
+                detail = error.response["Error"].get("Message", "")
+                raise SageMakerApiError("ValidationException", f"{message} ({detail})") from error
             except Exception as error:
                 raise SageMakerApiError(
                     "ValidationException", f"Could not find model data at {url}."
@@ -448,16 +483,24 @@ class LocalSageMaker:
         creating = endpoint.status == "Creating"
         config = self._endpoint_config(config_name)
         variant = config["ProductionVariants"][0]  # one variant is served; traffic splitting is not emulated
+        url = ""
         try:
             with self._lock:
                 fault = self._endpoint_faults.get(endpoint.name) or self._endpoint_faults.get(config_name)
             if fault is not None:
                 raise RuntimeError(fault)
-            container = TfsContainer(self.models.load(_model_data_url(self._model(variant["ModelName"]))))
+            model = self._model(variant["ModelName"])
+            url = _model_data_url(model)
+            role = model.get("ExecutionRoleArn")
+            s3 = self.services.s3_for(role) if self.access is not None and role else None
+            container = TfsContainer(self.models.load(url, s3))
         except Exception as error:
-            reason = failure_reason(
-                f"{HEALTH_CHECK_FAILURE.format(variant=variant['VariantName'])} ({error})"
-            )
+            if isinstance(error, S3TransferError | ClientError | S3UploadFailedError):
+                reason = failure_reason(f"{MODEL_DOWNLOAD_FAILURE.format(url=url)} ({error})")
+            else:
+                reason = failure_reason(
+                    f"{HEALTH_CHECK_FAILURE.format(variant=variant['VariantName'])} ({error})"
+                )
             with self._lock:
                 endpoint.failure_reason = reason
                 endpoint.status = "Failed" if creating else "InService"  # a failed update rolls back

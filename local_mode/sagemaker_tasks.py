@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from local_mode import api_validation
-from local_mode.moto_hooks import Handler, TaskContext, TaskError, TaskHooks, sdk_error_name
+from local_mode.moto_hooks import Handler, TaskContext, TaskError, TaskHooks
+from pipeline_constructs import aws_error_names
 
 LOG = logging.getLogger(__name__)
 
@@ -106,16 +107,18 @@ SAGEMAKER_OPERATIONS: Final = tuple(_operations())
 
 
 def sagemaker_task_error(exc: Exception, *, sdk: bool) -> TaskError:
-    """The Step Functions error for an exception from the backend (see the module docstring)."""
+    """The Step Functions error for an exception from the backend (see the module docstring).
+
+    The names come from the one catalog, pipeline_constructs/aws_error_names.py.
+    """
     code = getattr(exc, "code", None)
     message = getattr(exc, "message", None) or str(exc)
     request_id = uuid.uuid4()
-    modeled = isinstance(code, str) and code in api_validation.modeled_error_codes("sagemaker")
     error_code = code if isinstance(code, str) else type(exc).__name__
     if sdk:
-        name = sdk_error_name("sagemaker", error_code) if modeled else "SageMaker.SageMakerException"
+        name = aws_error_names.sdk_task_error("sagemaker", error_code)
         return TaskError(name, f"{message} (Service: SageMaker, Status Code: 400, Request ID: {request_id})")
-    name = sdk_error_name("sagemaker", error_code) if modeled else "SageMaker.AmazonSageMakerException"
+    name = aws_error_names.OPTIMIZED["sagemaker"].task_error(error_code)
     return TaskError(
         name,
         f"{message} (Service: AmazonSageMaker; Status Code: 400; Error Code: {error_code}; "

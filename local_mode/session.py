@@ -1,4 +1,4 @@
-"""A local session: the app synthesized, its stack running in LocalCloud, SageMaker served locally.
+"""A local session: the app synthesized, deployed with `cdk deploy` into LocalCloud, SageMaker served locally.
 
 `open_session` is what the demo, `python -m local_mode serve` and the CLI's tests share:
 one way to go from the CDK app to running workflows on this machine.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from local_mode.local_cloud import LocalCloud
+from local_mode.role_access import RoleAccess
 from local_mode.sagemaker_api_server import SageMakerApiServer
 from local_mode.sagemaker_runtime import LocalSageMaker
 
@@ -33,6 +34,11 @@ class LocalSession:
     template_path: Path
     synth_seconds: float
     outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def deploy_seconds(self) -> float:
+        """`cdk bootstrap` and `cdk deploy` into the local account."""
+        return self.cloud.stack.seconds if self.cloud.stack else 0.0
 
     def describe(self) -> dict[str, Any]:
         """What a client needs to reach this session (written to `session.json`)."""
@@ -58,7 +64,7 @@ def synthesize(outdir: Path) -> Path:
 
 @contextlib.contextmanager
 def open_session(workdir: Path, *, on_log: LogCallback | None = None) -> Iterator[LocalSession]:
-    """Synthesize the app, start its stack locally and serve SageMaker from this machine."""
+    """Synthesize the app, `cdk deploy` it into a local account and serve SageMaker from this machine."""
     import app as cdk_app
 
     # Jobs run in subprocesses that change directory: every path handed to them must be absolute.
@@ -76,11 +82,16 @@ def open_session(workdir: Path, *, on_log: LogCallback | None = None) -> Iterato
             region=cloud.region,
             account_id=cloud.account_id,
             on_log=on_log,
+            # Every job reads and writes S3 as its execution role, checked against the deployed policies.
+            access=RoleAccess(cloud.client, region=cloud.region, account_id=cloud.account_id),
         )
         return built["sagemaker"]
 
-    with LocalCloud.from_cdk_out(
-        workdir / "cdk.out", cdk_app.STACK_NAME, sagemaker=sagemaker_factory
+    with LocalCloud(
+        workdir / "cdk.out",
+        cdk_app.STACK_NAME,
+        sagemaker=sagemaker_factory,
+        deploy_log=workdir / "cdk-deploy.log",
     ) as cloud:
         sagemaker = built["sagemaker"]
         try:

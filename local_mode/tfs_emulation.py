@@ -562,9 +562,16 @@ class ModelStore:
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def load(self, model_data_url: str) -> TfsModel:
+    def load(self, model_data_url: str, s3: Any = None) -> TfsModel:
+        """The model of an archive; ``s3``: the client to read it with (the model's role), if not ours.
+
+        A role-bound client reads the archive even when it is cached (one byte), so that its
+        role's ``s3:GetObject`` and ``kms:Decrypt`` are checked on every load, as every
+        container download is on AWS.
+        """
+        client = s3 if s3 is not None else self._s3
         uri = S3Uri.parse(model_data_url)
-        head = self._s3.head_object(Bucket=uri.bucket, Key=uri.key)
+        head = client.head_object(Bucket=uri.bucket, Key=uri.key)
         key = (model_data_url, str(head.get("ETag", "")))
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -573,7 +580,9 @@ class ModelStore:
                 folder = self._cache_dir / hashlib.sha256("|".join(key).encode()).hexdigest()[:16]
                 archive = folder.with_suffix(".tar.gz")
                 folder.parent.mkdir(parents=True, exist_ok=True)
-                self._s3.download_file(uri.bucket, uri.key, str(archive))
+                client.download_file(uri.bucket, uri.key, str(archive))
                 extract_tar(archive, folder)
                 self._models[key] = TfsModel(folder)
+            elif s3 is not None:
+                client.get_object(Bucket=uri.bucket, Key=uri.key, Range="bytes=0-0")["Body"].read()
             return self._models[key]

@@ -168,9 +168,19 @@ def _check_shape(module: ModuleType, workflow: str, raw: dict[str, Any]) -> None
         if workflow == "training"
         else module.evaluation_input_json_schema()
     )
-    problems = [
-        f"{'.'.join(str(p) for p in error.absolute_path) or 'input'}: {error.message}"
-        for error in jsonschema.Draft202012Validator(schema).iter_errors(raw)
-    ]
+    problems = [_shape_problem(error) for error in jsonschema.Draft202012Validator(schema).iter_errors(raw)]
     if problems:
-        raise _bad_input(f"Invalid execution input ({len(problems)} problems): " + "; ".join(problems))
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        raise _bad_input(f"Invalid execution input ({count}): " + "; ".join(problems))
+
+
+def _shape_problem(error: Any) -> str:
+    """One line per schema violation; a SageMaker enum (instance types) reads as the Lambda says it."""
+    path = ".".join(str(p) for p in error.absolute_path) or "input"
+    if error.validator == "enum":
+        api_enums = importlib.import_module("sagemaker_api").ALL
+        api = next((a for a in api_enums if list(a.values()) == list(error.validator_value)), None)
+        if api is not None:
+            show_value = importlib.import_module("validation_messages").show_value
+            return f"{path}: expected {api.expectation(error.instance)}, got {show_value(error.instance)}"
+    return f"{path}: {error.message}"

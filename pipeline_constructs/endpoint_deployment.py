@@ -17,7 +17,7 @@ from constructs import Construct
 
 from lambdas.model_registry import ModelStatus
 
-from .sagemaker_tasks import BlueGreenUpdateEndpoint
+from .sagemaker_tasks import blue_green_update_endpoint
 from .workflow_steps import (
     ERROR_PATH,
     SAGEMAKER_SDK_TRANSIENT,
@@ -30,7 +30,7 @@ from .workflow_steps import (
 
 POLL_INTERVAL_SECONDS = 30
 CURRENT_CHAMPION_QUERY = "$.current_champion"
-CURRENT_CHAMPION_PATH = f"{CURRENT_CHAMPION_QUERY}.items[0].model_name.S"
+CURRENT_CHAMPION_PATH = f"{CURRENT_CHAMPION_QUERY}.Items[0].model_name.S"
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class EndpointOptions:
     initial_instance_count: int
     max_wait_minutes: int
     rollback_alarm_names: list[str]
+    rollback_alarm_arns: list[str]
 
 
 class EndpointDeployment:
@@ -87,16 +88,19 @@ class EndpointDeployment:
             endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
             result_path=sfn.JsonPath.DISCARD,
         )
-        update = BlueGreenUpdateEndpoint(
+        update = blue_green_update_endpoint(
             self._scope,
             "UpdateEndpoint",
             endpoint_name=endpoint_name,
             endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
             rollback_alarm_names=self._endpoint.rollback_alarm_names,
+            rollback_alarm_arns=self._endpoint.rollback_alarm_arns,
             result_path=sfn.JsonPath.DISCARD,
         )
+        for optimized in (config, create):
+            retry_transient(optimized, SAGEMAKER_TRANSIENT)
+        retry_transient(update, SAGEMAKER_SDK_TRANSIENT)
         for task in (config, create, update):
-            retry_transient(task, SAGEMAKER_TRANSIENT)
             catch_all(task, self._on_failure)
 
         wait_until_in_service = self._wait_until_in_service()
@@ -137,6 +141,8 @@ class EndpointDeployment:
         return task
 
     def _describe_endpoint(self, construct_id: str, *, result_path: str) -> tasks.CallAwsService:
+        # The whole DescribeEndpoint output: `EndpointConfigName` is optional in the API's model,
+        # and a ResultSelector path that does not resolve raises States.Runtime (uncatchable).
         task = tasks.CallAwsService(
             self._scope,
             construct_id,
@@ -144,10 +150,6 @@ class EndpointDeployment:
             action="describeEndpoint",
             parameters={"EndpointName": self._endpoint.name},
             iam_resources=[sagemaker_arn(self._scope, "endpoint", self._endpoint.name.lower())],
-            result_selector={
-                "status.$": "$.EndpointStatus",
-                "config.$": "$.EndpointConfigName",
-            },
             result_path=result_path,
         )
         retry_transient(task, SAGEMAKER_SDK_TRANSIENT)
@@ -171,6 +173,13 @@ class EndpointDeployment:
             parameters={"polls.$": "States.MathAdd($.poll.polls, 1)"},
             result_path="$.poll",
         )
+        summary = sfn.Pass(
+            self._scope,
+            "EndpointState",
+            input_path="$.endpoint",
+            parameters={"status.$": "$.EndpointStatus", "config.$": "$.EndpointConfigName"},
+            result_path="$.endpoint",
+        )
         promote = self._promote()
         failed = sfn.Pass(
             self._scope,
@@ -192,6 +201,11 @@ class EndpointDeployment:
             },
             result_path=ERROR_PATH,
         ).next(self._on_failure)
+        poll_again = (
+            sfn.Choice(self._scope, "PollsLeft?")
+            .when(sfn.Condition.number_greater_than_equals("$.poll.polls", max_polls), timed_out)
+            .otherwise(count.next(wait))
+        )
         check = (
             sfn.Choice(self._scope, "EndpointInService?")
             .when(
@@ -207,10 +221,14 @@ class EndpointDeployment:
             .when(sfn.Condition.string_equals("$.endpoint.status", "InService"), failed)
             .when(sfn.Condition.string_equals("$.endpoint.status", "Failed"), failed)
             .when(sfn.Condition.string_equals("$.endpoint.status", "RollingBack"), wait)
-            .when(sfn.Condition.number_greater_than_equals("$.poll.polls", max_polls), timed_out)
-            .otherwise(count.next(wait))
+            .otherwise(poll_again)
         )
-        return start.next(wait).next(describe).next(check)
+        config_known = (
+            sfn.Choice(self._scope, "EndpointConfigKnown?")
+            .when(sfn.Condition.is_present("$.endpoint.EndpointConfigName"), summary.next(check))
+            .otherwise(poll_again)
+        )
+        return start.next(wait).next(describe).next(config_known)
 
     def _promote(self) -> sfn.IChainable:
         deployed_attributes = {

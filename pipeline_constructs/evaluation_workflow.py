@@ -30,6 +30,7 @@ from .workflow_steps import (
     catch_all,
     dynamo_number,
     dynamo_string,
+    guard_error_cause,
     invoke_lambda,
     notify_and_fail,
     retry_transient,
@@ -76,7 +77,7 @@ class EvaluationWorkflow(Construct):
             self,
             "DeployedModel",
             parameters={
-                "model_name.$": "$.champion_query.items[0].model_name.S",
+                "model_name.$": "$.champion_query.Items[0].model_name.S",
                 "transform_job_name.$": f"States.Format('{job_prefix}-{{}}-monitor', $.run.run_id)",
             },
             result_path="$.champion",
@@ -138,6 +139,9 @@ class EvaluationWorkflow(Construct):
         )
         catch_all(record_failure, notify_failure, result_path=HANDLER_ERROR_PATH)
         record_failure.next(notify_failure)
+        # Before the deployed model is known there is no history to append the failure to.
+        early_failure = guard_error_cause(self, "EarlyErrorHasCause", notify_failure)
+        evaluation_failure = guard_error_cause(self, "ErrorHasCause", record_failure)
         retrain = tasks.StepFunctionsStartExecution(
             self,
             "Retrain",
@@ -165,8 +169,10 @@ class EvaluationWorkflow(Construct):
         retry_transient(
             record, ("DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException")
         )
-        for state in (find, transform, record, retrain):
-            catch_all(state, notify_failure)
+        for early in (validate, find):
+            catch_all(early, early_failure)
+        for state in (transform, score, record, retrain):
+            catch_all(state, evaluation_failure)
 
         decayed = (
             sfn.Choice(self, "Decayed?", comment="Below the threshold on fresh data")
@@ -188,7 +194,7 @@ class EvaluationWorkflow(Construct):
             .next(
                 sfn.Choice(self, "AnythingDeployed?")
                 .when(
-                    sfn.Condition.is_present("$.champion_query.items[0]"),
+                    sfn.Condition.is_present("$.champion_query.Items[0]"),
                     champion.next(transform).next(score).next(record).next(decayed),
                 )
                 .otherwise(
@@ -196,8 +202,6 @@ class EvaluationWorkflow(Construct):
                 )
             )
         )
-        catch_all(validate, notify_failure)
-        catch_all(score, record_failure)
         self.state_machine = build_state_machine(
             self,
             "StateMachine",

@@ -29,10 +29,19 @@ def grant_prefix_read(grantee: iam.IGrantable, bucket: s3.IBucket, prefixes: Seq
     )
     grantee.grant_principal.add_to_principal_policy(
         iam.PolicyStatement(
-            actions=["s3:ListBucket", "s3:GetBucketLocation"],
+            actions=["s3:ListBucket"],
             resources=[bucket.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
         )
+    )
+    grant_bucket_location(grantee, bucket)
+
+
+def grant_bucket_location(grantee: iam.IGrantable, bucket: s3.IBucket) -> None:
+    """`s3:GetBucketLocation`, in a statement of its own: that request never carries `s3:prefix`,
+    so under a prefix condition the Allow would never apply (IAM condition keys for S3)."""
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[bucket.bucket_arn])
     )
 
 
@@ -41,6 +50,23 @@ def grant_object_read(grantee: iam.IGrantable, bucket: s3.IBucket, key: str) -> 
     grantee.grant_principal.add_to_principal_policy(
         iam.PolicyStatement(actions=list(OBJECT_READ_ACTIONS), resources=[bucket.arn_for_objects(key)])
     )
+
+
+def grant_object_listing(grantee: iam.IGrantable, bucket: s3.IBucket, key: str) -> None:
+    """List exactly one key: what reading that object as an `S3Prefix` input needs.
+
+    SageMaker Processing lists an `S3Prefix` input with ListObjectsV2 (prefix = the key) before it
+    downloads anything; without `s3:ListBucket` the job fails with "ClientError: Failed to download
+    data. ListObjectsV2 failed". The condition admits that one prefix and nothing else.
+    """
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringEquals": {"s3:prefix": [key]}},
+        )
+    )
+    grant_bucket_location(grantee, bucket)
 
 
 def grant_prefix_write(grantee: iam.IGrantable, bucket: s3.IBucket, prefixes: Sequence[str]) -> None:

@@ -88,20 +88,43 @@ class JoinedTransformJob(tasks.SageMakerCreateTransformJob):
         return _merge(super().to_state_json(*args), self._extra)
 
 
-class BlueGreenUpdateEndpoint(tasks.SageMakerUpdateEndpoint):
-    """UpdateEndpoint with a blue/green deployment that rolls back on the given alarms."""
+def blue_green_update_endpoint(
+    scope: Construct,
+    construct_id: str,
+    *,
+    endpoint_name: str,
+    endpoint_config_name: str,
+    rollback_alarm_names: list[str],
+    rollback_alarm_arns: list[str],
+    bake_seconds: int = 300,
+    result_path: str | None = None,
+) -> tasks.CallAwsService:
+    """UpdateEndpoint with a blue/green deployment that rolls back on the given alarms.
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        rollback_alarm_names: list[str],
-        bake_seconds: int = 300,
-        **props: Any,
-    ) -> None:
-        super().__init__(scope, construct_id, **props)
-        self._extra = {
+    Through the AWS SDK integration (`aws-sdk:sagemaker:updateEndpoint`), which takes the current
+    API's request shape: Step Functions validates an optimized integration's Parameters against
+    its own schema when the state machine is created, and nothing shows `DeploymentConfig` is in
+    the `sagemaker:updateEndpoint` one. Its IAM is written here: `sagemaker:UpdateEndpoint` on the
+    endpoint and the endpoint configs, and `cloudwatch:DescribeAlarms` on exactly the rollback
+    alarms. The SageMaker guide ("Auto-Rollback Configuration and Monitoring") asks that "your IAM
+    execution role" may DescribeAlarms on them; the identity calling UpdateEndpoint is this state
+    machine's role, so the statement goes on that role (the stack grants the same to the SageMaker
+    execution role, in case "execution role" means that one).
+    """
+    stack = Stack.of(scope)
+    endpoint_arn = stack.format_arn(
+        service="sagemaker", resource="endpoint", resource_name=endpoint_name.lower()
+    )
+    configs_arn = stack.format_arn(service="sagemaker", resource="endpoint-config", resource_name="*")
+    return tasks.CallAwsService(
+        scope,
+        construct_id,
+        comment="Blue/green: the old fleet serves until the new one is InService and the alarms stay quiet",
+        service="sagemaker",
+        action="updateEndpoint",
+        parameters={
+            "EndpointName": endpoint_name,
+            "EndpointConfigName": endpoint_config_name,
             "DeploymentConfig": {
                 "BlueGreenUpdatePolicy": {
                     "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
@@ -111,11 +134,15 @@ class BlueGreenUpdateEndpoint(tasks.SageMakerUpdateEndpoint):
                 "AutoRollbackConfiguration": {
                     "Alarms": [{"AlarmName": name} for name in rollback_alarm_names]
                 },
-            }
-        }
-
-    def to_state_json(self, *args: Any) -> dict[str, Any]:
-        return _merge(super().to_state_json(*args), self._extra)
+            },
+        },
+        iam_action="sagemaker:UpdateEndpoint",
+        iam_resources=[endpoint_arn, configs_arn],
+        additional_iam_statements=[
+            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=list(rollback_alarm_arns))
+        ],
+        result_path=result_path,
+    )
 
 
 def evaluation_transform(
@@ -186,7 +213,7 @@ class SyncJobState(sfn.CustomState):
         parameters: Mapping[str, Any],
         passed_role: iam.IRole,
         comment: str,
-        result_selector: Mapping[str, str],
+        result_selector: Mapping[str, str] | None,
         result_path: str,
     ) -> None:
         super().__init__(
@@ -197,7 +224,7 @@ class SyncJobState(sfn.CustomState):
                 "Comment": comment,
                 "Resource": f"arn:{Aws.PARTITION}:states:::sagemaker:{api_action}.sync",
                 "Parameters": dict(parameters),
-                "ResultSelector": dict(result_selector),
+                **({"ResultSelector": dict(result_selector)} if result_selector else {}),
                 "ResultPath": result_path,
             },
         )

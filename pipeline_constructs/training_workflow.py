@@ -48,6 +48,7 @@ from .workflow_steps import (
     catch_all,
     dynamo_number,
     dynamo_string,
+    guard_error_cause,
     invoke_lambda,
     notify,
     notify_and_fail,
@@ -122,8 +123,9 @@ class TrainingWorkflow(Construct):
         )
         catch_all(record_failure, notify_failure, result_path=HANDLER_ERROR_PATH)
         record_failure.next(notify_failure)
-        self._before_attempt_failure = notify_failure
-        self._attempt_failure = record_failure
+        # Before PlanAttempt + RecordTraining there is no registry item for this attempt to mark FAILED.
+        self._before_attempt_failure = guard_error_cause(self, "EarlyErrorHasCause", notify_failure)
+        self._attempt_failure = guard_error_cause(self, "ErrorHasCause", record_failure)
 
         validate = invoke_lambda(
             self,
@@ -131,7 +133,7 @@ class TrainingWorkflow(Construct):
             validate_input,
             payload={"workflow": "training", "input": sfn.JsonPath.string_at("$$.Execution.Input")},
             result_path="$.run",
-            failure=notify_failure,
+            failure=self._before_attempt_failure,
         )
         find_champion = self._find_champion()
         preprocess = self._preprocess()
@@ -144,7 +146,7 @@ class TrainingWorkflow(Construct):
                 "attempt": sfn.JsonPath.number_at("$.next_attempt"),
             },
             result_path="$.attempt",
-            failure=notify_failure,
+            failure=self._before_attempt_failure,
         )
         record_training = self._registry.put_new_model(
             "RecordTraining",
@@ -163,7 +165,7 @@ class TrainingWorkflow(Construct):
                 "reason": dynamo_string("$.run.reason"),
             },
         )
-        catch_all(record_training, notify_failure)
+        catch_all(record_training, self._before_attempt_failure)
 
         train_or_tune = self._train_or_tune()
         create_model = self._create_model()
@@ -191,12 +193,12 @@ class TrainingWorkflow(Construct):
             },
         )
         deploy = EndpointDeployment(
-            self, endpoint=endpoint, registry=self._registry, topic=topic, on_failure=record_failure
+            self, endpoint=endpoint, registry=self._registry, topic=topic, on_failure=self._attempt_failure
         ).entry
         rejected = self._rejection(plan)
 
         for state in (record_trained, record_evaluated):
-            catch_all(state, record_failure)
+            catch_all(state, self._attempt_failure)
 
         gate = self._quality_gate(passed=deploy, rejected=rejected)
 
@@ -244,7 +246,7 @@ class TrainingWorkflow(Construct):
             "ChampionFound",
             parameters={
                 "present": True,
-                "model_name.$": "$.champion_query.items[0].model_name.S",
+                "model_name.$": "$.champion_query.Items[0].model_name.S",
             },
             result_path="$.champion",
         )
@@ -253,7 +255,7 @@ class TrainingWorkflow(Construct):
         )
         choice = (
             sfn.Choice(self, "ChampionDeployed?")
-            .when(sfn.Condition.is_present("$.champion_query.items[0]"), present)
+            .when(sfn.Condition.is_present("$.champion_query.Items[0]"), present)
             .otherwise(absent)
             .afterwards()
         )
@@ -345,7 +347,7 @@ class TrainingWorkflow(Construct):
                 instance_type=ec2.InstanceType(sfn.JsonPath.string_at("$.run.training.instance_type")),
                 volume_size=Size.gibibytes(30),
             ),
-            result_selector=_TRAINING_SUMMARY,
+            # The whole DescribeTrainingJob output; SummarizeTraining keeps what later states read.
             result_path="$.training",
         )
         retry_transient(train, SAGEMAKER_TRANSIENT, interval_seconds=30)
@@ -355,7 +357,8 @@ class TrainingWorkflow(Construct):
             self,
             "Tune",
             comment="Bayesian search over learning rate, batch size and epochs",
-            result_selector={"BestTrainingJob.$": "$.BestTrainingJob"},
+            # The whole DescribeHyperParameterTuningJob output: BestTrainingJob is optional in it.
+            result_selector=None,
             result_path="$.tuning",
             api_action="createHyperParameterTuningJob",
             resource_type="hyper-parameter-tuning-job",
@@ -371,16 +374,63 @@ class TrainingWorkflow(Construct):
             action="describeTrainingJob",
             parameters={"TrainingJobName.$": "$.tuning.BestTrainingJob.TrainingJobName"},
             iam_resources=[sagemaker_arn(self, "training-job", "*")],
-            result_selector=_TRAINING_SUMMARY,
             result_path="$.training",
         )
         retry_transient(describe_best, SAGEMAKER_SDK_TRANSIENT)
         catch_all(describe_best, self._attempt_failure)
-        tune_chain = sfn.Chain.start(tune).next(describe_best)
+        no_best = sfn.Pass(
+            self,
+            "NoBestTrainingJob",
+            parameters={
+                "Error": "NoBestTrainingJob",
+                "Cause.$": (
+                    "States.Format('Tuning job {} has no best training job', $.attempt.tuning_job_name)"
+                ),
+            },
+            result_path=ERROR_PATH,
+        ).next(self._attempt_failure)
+        best_found = (
+            sfn.Choice(self, "BestTrainingJobFound?")
+            .when(sfn.Condition.is_present("$.tuning.BestTrainingJob.TrainingJobName"), describe_best)
+            .otherwise(no_best)
+        )
+        tune_chain = sfn.Chain.start(tune).next(best_found)
         return (
             sfn.Choice(self, "TuningRequested?")
             .when(sfn.Condition.boolean_equals("$.run.tuning.enabled", True), tune_chain)
             .otherwise(train)
+            .afterwards()
+            .next(self._training_summary())
+        )
+
+    def _training_summary(self) -> sfn.IChainable:
+        """`$.training` becomes the summary later states read, whether or not metrics were reported.
+
+        FinalMetricDataList is optional in DescribeTrainingJob (a job whose regexes matched
+        nothing has none); reading it unguarded would raise States.Runtime, which no Catch handles.
+        """
+        summary = {
+            "training_job_name.$": "$.TrainingJobName",
+            "model_data_url.$": "$.ModelArtifacts.S3ModelArtifacts",
+        }
+        with_metrics = sfn.Pass(
+            self,
+            "SummarizeTraining",
+            input_path="$.training",
+            parameters={**summary, "final_metrics.$": "$.FinalMetricDataList"},
+            result_path="$.training",
+        )
+        without_metrics = sfn.Pass(
+            self,
+            "SummarizeTrainingWithoutMetrics",
+            input_path="$.training",
+            parameters={**summary, "final_metrics": []},
+            result_path="$.training",
+        )
+        return (
+            sfn.Choice(self, "MetricsReported?")
+            .when(sfn.Condition.is_present("$.training.FinalMetricDataList"), with_metrics)
+            .otherwise(without_metrics)
             .afterwards()
         )
 
@@ -585,14 +635,6 @@ class TrainingWorkflow(Construct):
             )
             .otherwise(give_up.next(fail))
         )
-
-
-_TRAINING_SUMMARY = {
-    "training_job_name.$": "$.TrainingJobName",
-    "model_data_url.$": "$.ModelArtifacts.S3ModelArtifacts",
-    "final_metrics.$": "$.FinalMetricDataList",
-    "billable_seconds.$": "$.BillableTimeInSeconds",
-}
 
 
 def _channel(name: str) -> tasks.Channel:

@@ -15,25 +15,51 @@ from constructs import Construct
 
 from lambdas.model_registry import PARTITION_KEY, STATUS_INDEX, ModelStatus
 
-# Errors worth retrying: throttling, capacity and the services' own faults. The
+from . import aws_error_names
+
+_SAGEMAKER = aws_error_names.OPTIMIZED["sagemaker"]
+_DYNAMODB = aws_error_names.OPTIMIZED["dynamodb"]
+_SNS = aws_error_names.OPTIMIZED["sns"]
+_STEP_FUNCTIONS = aws_error_names.OPTIMIZED["states"]
+
+# Errors worth retrying: throttling, capacity and the services' own faults. Every name is one the
+# integration can emit (pipeline_constructs/aws_error_names.py; tests/infra/test_error_names.py
+# checks both definitions). Optimized integrations (`sagemaker:createModel`, `dynamodb:putItem`,
+# `sns:publish`, `states:startExecution`, `lambda:invoke`) name errors after the AWS SDK for
+# Java 1.x (`DynamoDB.`, `SageMaker.AmazonSageMakerException`); `aws-sdk:` integrations after the
+# 2.x SDK (`DynamoDb.`, `SageMaker.SageMakerException`), always with the `Exception` suffix. The
 # first name of each list is what the fault-injection suite raises as "transient".
-SAGEMAKER_TRANSIENT = ("SageMaker.AmazonSageMakerException", "SageMaker.ResourceLimitExceededException")
-SAGEMAKER_SDK_TRANSIENT = ("SageMaker.ThrottlingException", "SageMaker.SageMakerException")
+SAGEMAKER_TRANSIENT = (_SAGEMAKER.generic, _SAGEMAKER.error_name("ResourceLimitExceeded"))
+# SageMaker's model declares no throttling or validation error: those surface as the 2.x SDK's
+# base class, SageMaker.SageMakerException (there is no SageMaker.ThrottlingException to match).
+SAGEMAKER_SDK_TRANSIENT = (aws_error_names.sdk_generic_error("sagemaker"),)
 DYNAMODB_TRANSIENT = (
-    "DynamoDB.ProvisionedThroughputExceededException",
-    "DynamoDB.ThrottlingException",
-    "DynamoDB.InternalServerErrorException",
-    "DynamoDB.RequestLimitExceeded",
+    _DYNAMODB.error_name("ProvisionedThroughputExceededException"),
+    _DYNAMODB.error_name("ThrottlingException"),
+    _DYNAMODB.error_name("InternalServerError"),  # DynamoDB.InternalServerErrorException
+    _DYNAMODB.error_name("RequestLimitExceeded"),  # DynamoDB.RequestLimitExceededException
 )
-DYNAMODB_SDK_TRANSIENT = (
-    "DynamoDb.ProvisionedThroughputExceededException",
-    "DynamoDb.ThrottlingException",
-    "DynamoDb.InternalServerErrorException",
-    "DynamoDb.RequestLimitExceededException",
+DYNAMODB_SDK_TRANSIENT = tuple(
+    aws_error_names.sdk_error_name("dynamodb", code)
+    for code in (
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "InternalServerError",
+        "RequestLimitExceeded",
+    )
 )
-SNS_TRANSIENT = ("SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException")
-STEP_FUNCTIONS_TRANSIENT = ("StepFunctions.ExecutionLimitExceededException", "StepFunctions.SfnException")
-LAMBDA_TRANSIENT = ("Lambda.TooManyRequestsException", "Lambda.ServiceException", "Lambda.AWSLambdaException")
+SNS_TRANSIENT = tuple(
+    _SNS.error_name(c) for c in ("ThrottledException", "InternalErrorException", "KMSThrottlingException")
+)
+# StartExecution's own faults surface as the SDK's base class, AWSStepFunctionsException.
+STEP_FUNCTIONS_TRANSIENT = (_STEP_FUNCTIONS.error_name("ExecutionLimitExceeded"), _STEP_FUNCTIONS.generic)
+# What the Step Functions guide recommends retrying for Lambda (bp-lambda-serviceexception).
+LAMBDA_TRANSIENT = (
+    "Lambda.TooManyRequestsException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+)
 
 ERROR_PATH = "$.error"
 # Where a failure handler's own error goes, so it never hides the failure being handled.
@@ -171,7 +197,9 @@ class RegistrySteps:
             },
             iam_resources=[self._table.table_arn, f"{self._table.table_arn}/index/{STATUS_INDEX}"],
             iam_action="dynamodb:Query",
-            result_selector={"items.$": "$.Items"},
+            # The whole Query output: `Items` is optional in the API's model, and a ResultSelector
+            # path that does not resolve raises States.Runtime, which no Catch can handle. Readers
+            # test `<result_path>.Items[0]` with IsPresent first.
             result_path=result_path,
         )
         retry_transient(task, DYNAMODB_SDK_TRANSIENT)
@@ -289,6 +317,26 @@ def invoke_lambda(
     if failure is not None:
         catch_all(task, failure)
     return task
+
+
+def guard_error_cause(scope: Construct, construct_id: str, handler: sfn.IChainable) -> sfn.Choice:
+    """Go to `handler` with `$.error.Cause` always present.
+
+    Failure handlers read `$.error.Error` and `$.error.Cause` (registry item, message, Fail
+    state); a path that does not resolve raises States.Runtime, which nothing can catch, so an
+    error caught without a Cause would end the run without its failure being recorded or sent.
+    """
+    missing = sfn.Pass(
+        scope,
+        f"{construct_id}Missing",
+        parameters={"Error.$": f"{ERROR_PATH}.Error", "Cause": "(no cause given)"},
+        result_path=ERROR_PATH,
+    ).next(handler)
+    return (
+        sfn.Choice(scope, f"{construct_id}?")
+        .when(sfn.Condition.is_present(f"{ERROR_PATH}.Cause"), handler)
+        .otherwise(missing)
+    )
 
 
 def begin(scope: Construct) -> sfn.Pass:

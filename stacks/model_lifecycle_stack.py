@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -109,6 +110,8 @@ class ModelLifecycleStack(Stack):
             sagemaker.role, artifacts, [MODELS_PREFIX, CHECKPOINTS_PREFIX, TRANSFORM_PREFIX]
         )
         grants.grant_object_read(sagemaker.role, code.asset.bucket, code.asset.s3_object_key)
+        # Preprocess reads the same archive as an S3Prefix ProcessingInput, which Processing lists first.
+        grants.grant_object_listing(sagemaker.role, code.asset.bucket, code.asset.s3_object_key)
         grants.grant_key_use(sagemaker.role, storage.key, encrypt=True)
         # The evaluation function reads transform output and writes reports.
         evaluator = functions.evaluate_predictions
@@ -130,6 +133,12 @@ class ModelLifecycleStack(Stack):
             threshold=1,
             evaluation_periods=2,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # Blue/green UpdateEndpoint names this alarm for auto-rollback. The state machine's role
+        # (the caller) gets DescribeAlarms next to the task; the SageMaker guide says "execution
+        # role", so the role SageMaker acts as gets it too, on this one alarm only.
+        sagemaker.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[rollback_alarm.alarm_arn])
         )
         timeout = Duration.hours(settings.workflow_timeout_hours)
         training = TrainingWorkflow(
@@ -154,6 +163,7 @@ class ModelLifecycleStack(Stack):
                 instance_type=settings.endpoint.instance_type.removeprefix("ml."),
                 initial_instance_count=settings.endpoint.initial_instance_count,
                 rollback_alarm_names=[rollback_alarm.alarm_name],
+                rollback_alarm_arns=[rollback_alarm.alarm_arn],
             ),
             timeout=timeout,
             logs_key=storage.key,

@@ -6,13 +6,42 @@ message naming the key (e.g. `mlops.training.instance_count`) and what was expec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from lambdas.sagemaker_api import (
+    ENDPOINT_INSTANCE_TYPE,
+    PROCESSING_INSTANCE_TYPE,
+    TRAINING_INSTANCE_TYPE,
+    TRANSFORM_INSTANCE_TYPE,
+    SageMakerEnum,
+)
 
 CONTEXT_KEY = "mlops"
+# Our validators' error type: the message is what was expected (see load_settings).
+_EXPECTED = "expected_value"
 
-InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+
+def _sagemaker_value(api: SageMakerEnum) -> Callable[[str], str]:
+    """A validator: ``value`` must be one SageMaker's API model (botocore) allows."""
+
+    def check(value: str) -> str:
+        what = api.expectation(value)
+        if what is not None:
+            raise PydanticCustomError(_EXPECTED, what)
+        return value
+
+    return check
+
+
+# Instance types are checked against the list of the job type that runs on them.
+TrainingInstanceType = Annotated[str, AfterValidator(_sagemaker_value(TRAINING_INSTANCE_TYPE))]
+ProcessingInstanceType = Annotated[str, AfterValidator(_sagemaker_value(PROCESSING_INSTANCE_TYPE))]
+TransformInstanceType = Annotated[str, AfterValidator(_sagemaker_value(TRANSFORM_INSTANCE_TYPE))]
+EndpointInstanceType = Annotated[str, AfterValidator(_sagemaker_value(ENDPOINT_INSTANCE_TYPE))]
 FrameworkVersion = Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")]
 S3Prefix = Annotated[str, Field(pattern=r"^[a-zA-Z0-9!_.*'()/-]+/$", max_length=512)]
 HyperparameterValue = str | int | float | bool
@@ -23,7 +52,8 @@ class _Section(BaseModel):
 
 
 class TrainingSettings(_Section):
-    instance_type: InstanceType
+    # Tuning trials run on the training instance type too.
+    instance_type: TrainingInstanceType
     instance_count: int = Field(ge=1, le=100)
     use_spot: bool
     max_runtime_seconds: int = Field(ge=60, le=432_000)
@@ -40,8 +70,13 @@ class TrainingSettings(_Section):
         return self
 
 
-class InstanceGroupSettings(_Section):
-    instance_type: InstanceType
+class ProcessingSettings(_Section):
+    instance_type: ProcessingInstanceType
+    instance_count: int = Field(ge=1, le=100)
+
+
+class TransformSettings(_Section):
+    instance_type: TransformInstanceType
     instance_count: int = Field(ge=1, le=100)
 
 
@@ -59,7 +94,7 @@ class TuningSettings(_Section):
 
 class EndpointSettings(_Section):
     name: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-    instance_type: InstanceType
+    instance_type: EndpointInstanceType
     initial_instance_count: int = Field(ge=1, le=100)
     inference_framework_version: FrameworkVersion
     max_wait_minutes: int = Field(ge=5, le=180)
@@ -92,9 +127,9 @@ class PipelineSettings(_Section):
     notification_email: str = Field(pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
     training: TrainingSettings
     hyperparameters: dict[Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")], HyperparameterValue]
-    processing: InstanceGroupSettings
+    processing: ProcessingSettings
     tuning: TuningSettings
-    transform: InstanceGroupSettings
+    transform: TransformSettings
     endpoint: EndpointSettings
     quality_gate: QualityGateSettings
     data: DataSettings
@@ -122,9 +157,12 @@ def load_settings(context: Any) -> PipelineSettings:
     try:
         return PipelineSettings.model_validate(context)
     except ValidationError as error:
-        problems = [
-            f"{'.'.join([CONTEXT_KEY, *(str(part) for part in issue['loc'])])}: {issue['msg']}"
-            f" (got {issue.get('input')!r})"
-            for issue in error.errors()
-        ]
+        problems = [_describe(issue) for issue in error.errors()]
         raise SettingsError("Invalid cdk.json context:\n  " + "\n  ".join(problems)) from None
+
+
+def _describe(issue: ErrorDetails) -> str:
+    path = ".".join([CONTEXT_KEY, *(str(part) for part in issue["loc"])])
+    if issue["type"] == _EXPECTED:
+        return f"{path}: expected {issue['msg']}, got {issue.get('input')!r}"
+    return f"{path}: {issue['msg']} (got {issue.get('input')!r})"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import pipeline_cli.cli as cli
 from pipeline_cli.backend import Backend
 from pipeline_cli.errors import CliError
 from pipeline_cli.inputs import (
@@ -22,7 +23,7 @@ from pipeline_cli.inputs import (
     stack_defaults,
     validate_input,
 )
-from tests.cli.conftest import OUTPUTS
+from tests.cli.conftest import OUTPUTS, Invoke
 
 
 def _backend(template: dict[str, Any]) -> Backend:
@@ -176,3 +177,44 @@ def test_validation_is_the_workflows_own() -> None:
         )
     assert error.value.exit_code == 2
     assert "data_uri" in str(error.value) and "training.use_spot" in str(error.value)
+
+
+FAKE_TRAINING_TYPE = (
+    "training.instance_type: expected a SageMaker training instance type (e.g. ml.m5.xlarge, "
+    'ml.g5.xlarge; see CreateTrainingJob ResourceConfig.InstanceType), got "ml.fake.huge"'
+)
+
+
+def test_instance_types_are_checked_against_sagemakers_api_model() -> None:
+    backend = _backend(_template())
+
+    with pytest.raises(CliError) as error:
+        validate_input(backend, "training", {"training": {"instance_type": "ml.fake.huge"}})
+    assert error.value.exit_code == 2
+    assert FAKE_TRAINING_TYPE in str(error.value)
+
+
+def test_shape_check_names_the_sagemaker_enum_not_its_values() -> None:
+    # No EVALUATION_DEFAULTS in this template: only the JSON Schema is checked, with the same words.
+    with pytest.raises(CliError) as error:
+        validate_input(_backend(_template()), "evaluation", {"transform": {"instance_type": "ml.c5n.xlarge"}})
+    message = str(error.value)
+    assert message.startswith("Invalid execution input (1 problem): transform.instance_type: expected a ")
+    assert "SageMaker batch transform instance type (e.g. " in message
+    assert message.endswith('see CreateTransformJob TransformResources.InstanceType), got "ml.c5n.xlarge"')
+
+
+def test_dry_run_refuses_a_made_up_instance_type(monkeypatch: pytest.MonkeyPatch, invoke: Invoke) -> None:
+    backend = _backend(_template())
+    monkeypatch.setattr(cli, "make_backend", lambda target: backend)
+
+    result = invoke("start", "--set", "training.instance_type=ml.fake.huge", "--dry-run")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert FAKE_TRAINING_TYPE in line
+
+    result = invoke("start", "--set", "training.instance_type=ml.c5n.xlarge", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["training"]["instance_type"] == "ml.c5n.xlarge"

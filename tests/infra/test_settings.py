@@ -27,6 +27,14 @@ def test_cdk_json_defaults_are_valid() -> None:
     [
         (("training", "instance_count"), 0, "mlops.training.instance_count"),
         (("training", "instance_type"), "g5.xlarge", "mlops.training.instance_type"),
+        (
+            ("training", "instance_type"),
+            "ml.fake.huge",
+            "mlops.training.instance_type: expected a SageMaker training instance type",
+        ),
+        (("processing", "instance_type"), "ml.fake.huge", "mlops.processing.instance_type: expected a"),
+        (("transform", "instance_type"), "ml.c5n.xlarge", "mlops.transform.instance_type: expected a"),
+        (("endpoint", "instance_type"), "ml.m5.huge", "mlops.endpoint.instance_type: expected a"),
         (("training", "use_spot"), "yes", "mlops.training.use_spot"),
         (("training", "max_wait_seconds"), 60, "max_wait_seconds must be >= max_runtime_seconds"),
         (("quality_gate", "threshold"), 1.5, "mlops.quality_gate.threshold"),
@@ -50,6 +58,34 @@ def test_bad_context_names_the_key(path: tuple[str, ...], value: object, expecte
     with pytest.raises(SettingsError, match=expected.replace(".", r"\.").replace("(", r"\(")) as error:
         load_settings(context)
     assert "Invalid cdk.json context" in str(error.value)
+
+
+def test_instance_types_are_checked_against_sagemakers_api_model() -> None:
+    context = _context()
+    context["training"]["instance_type"] = "ml.fake.huge"
+    context["endpoint"]["instance_type"] = "ml.m5.xlarg"
+    with pytest.raises(SettingsError) as error:
+        load_settings(context)
+    training, endpoint = str(error.value).splitlines()[1:]
+    assert training == (
+        "  mlops.training.instance_type: expected a SageMaker training instance type (e.g. ml.m5.xlarge, "
+        "ml.g5.xlarge; see CreateTrainingJob ResourceConfig.InstanceType), got 'ml.fake.huge'"
+    )
+    # A close spelling is suggested first.
+    assert endpoint.startswith(
+        "  mlops.endpoint.instance_type: expected a SageMaker endpoint instance type (e.g. ml.m5.xlarge, "
+    )
+    assert endpoint.endswith(
+        "; see CreateEndpointConfig ProductionVariants[].InstanceType), got 'ml.m5.xlarg'"
+    )
+
+
+def test_a_fake_instance_type_fails_synth_naming_the_key() -> None:
+    context = cdk_app.default_context()
+    training = {**_context()["training"], "instance_type": "ml.fake.huge"}
+    context[CONTEXT_KEY] = {**_context(), "training": training}
+    with pytest.raises(SettingsError, match=r"mlops\.training\.instance_type: expected a SageMaker training"):
+        cdk_app.build_app(context=context)
 
 
 def test_missing_context_is_a_clear_error() -> None:

@@ -195,9 +195,11 @@ def test_every_task_retries_transient_errors_and_every_failure_is_caught(
         if state["Type"] == "Parallel":
             # A failing branch fails the Parallel, whose Catch handles it.
             assert state.get("Catch"), f"{name} has no Catch"
-        if state["Type"] in {"Task", "Parallel"}:
+        if state["Type"] in {"Task", "Parallel", "Map"}:
             assert state.get("Catch"), f"{name} has no Catch"
-            assert all(c["ErrorEquals"] == ["States.ALL"] or c["ErrorEquals"] for c in state["Catch"])
+            # The last catcher takes everything (what it leads to: tests/infra/test_failure_paths.py).
+            assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+            assert all(c["ErrorEquals"] for c in state["Catch"]), name
     for name, state in all_states(definition).items():
         if state["Type"] == "Task":
             checked += 1
@@ -220,7 +222,7 @@ def test_training_workflow_runs_the_expected_integrations(template_json: dict[st
         "sagemaker:createTransformJob.sync",
         "sagemaker:createEndpointConfig",
         "sagemaker:createEndpoint",
-        "sagemaker:updateEndpoint",
+        "aws-sdk:sagemaker:updateEndpoint",
         "aws-sdk:sagemaker:describeEndpoint",
         "aws-sdk:dynamodb:query",
         "aws-sdk:dynamodb:transactWriteItems",
@@ -258,7 +260,7 @@ def test_retrain_loop_and_endpoint_poll_are_bounded(template_json: dict[str, Any
         "NumericLessThanPath": "$.run.gate.max_attempts",
         "Next": "NextAttempt",
     }
-    poll_bounds = [c for c in states["EndpointInService?"]["Choices"] if c.get("Variable") == "$.poll.polls"]
+    poll_bounds = [c for c in states["PollsLeft?"]["Choices"] if c.get("Variable") == "$.poll.polls"]
     assert poll_bounds and poll_bounds[0]["NumericGreaterThanEquals"] == 120  # 60 minutes / 30 s
 
 

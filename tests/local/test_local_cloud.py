@@ -1,4 +1,4 @@
-"""LocalCloud end to end on a tiny CDK stack synthesized here (no AWS, no Docker)."""
+"""LocalCloud end to end on a tiny CDK stack, synthesized here and put in place by `cdk deploy`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 
 from local_mode.iam_check import IamCheckError
 from local_mode.local_cloud import LocalCloud
-from local_mode.template import CfnTemplate
 
 LAMBDA_HANDLER = """
 import os
@@ -213,7 +212,7 @@ class FakeSageMaker:
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     out = tmp_path_factory.mktemp("cdk") / "cdk.out"
     synth_tiny_stack(out)
-    with LocalCloud(CfnTemplate.from_cdk_out(out, "Tiny"), sagemaker=FakeSageMaker()) as local:
+    with LocalCloud(out, "Tiny", sagemaker=FakeSageMaker()) as local:
         yield local
 
 
@@ -222,18 +221,21 @@ def _fresh_injections(cloud: LocalCloud) -> None:
     cloud.hooks.clear_injections()
 
 
-def test_resources_come_from_the_template(cloud: LocalCloud) -> None:
-    outputs = cloud.outputs
+def test_the_stack_is_what_cdk_deploy_created(cloud: LocalCloud) -> None:
+    [stack] = cloud.client("cloudformation").describe_stacks(StackName="Tiny")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs == cloud.outputs
     assert set(outputs) >= {"FlowArn", "DataBucketName", "ModelRegistryTableName", "NotificationTopicArn"}
     s3 = cloud.client("s3")
     assert s3.get_bucket_versioning(Bucket=outputs["DataBucketName"])["Status"] == "Enabled"
     table = cloud.client("dynamodb").describe_table(TableName=outputs["ModelRegistryTableName"])["Table"]
     assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["by-status"]
-    [lambda_asset] = [
-        a for a in cloud.template.assets if a.is_directory and (a.source / "handler.py").exists()
-    ]
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=lambda_asset.bucket_name)["Contents"]]
-    assert lambda_asset.object_key in keys
+    # The CLI published the Lambda code to the bootstrap bucket; the function runs that code.
+    [assets_bucket] = [b["Name"] for b in s3.list_buckets()["Buckets"] if b["Name"].startswith("cdk-")]
+    assert any(o["Key"].endswith(".zip") for o in s3.list_objects_v2(Bucket=assets_bucket)["Contents"])
+    [function] = cloud.functions.values()
+    assert (function.code_dir / "handler.py").read_text() == textwrap.dedent(LAMBDA_HANDLER)
     role = cloud.client("stepfunctions").describe_state_machine(stateMachineArn=outputs["FlowArn"])["roleArn"]
     assert cloud.role_policies(role.rsplit("/", 1)[-1])  # the CDK policy attached to the role
 
@@ -265,7 +267,9 @@ def test_put_item_lambda_and_publish_end_to_end(cloud: LocalCloud) -> None:
 
 
 def test_lambda_exception_is_caught_by_its_class_name(cloud: LocalCloud) -> None:
-    result = cloud.run("Flow", {"name": "mnist-2", "fail": True}, name="e2e-lambda-error", timeout=30)
+    result = cloud.run(
+        cloud.outputs["FlowArn"], {"name": "mnist-2", "fail": True}, name="e2e-lambda-error", timeout=30
+    )
 
     assert result.status == "SUCCEEDED"
     assert result.entered_states() == ["Record", "PlanAttempt", "Handled"]
@@ -275,7 +279,7 @@ def test_lambda_exception_is_caught_by_its_class_name(cloud: LocalCloud) -> None
 
 def test_transient_lambda_error_is_retried_per_the_cdk_retry(cloud: LocalCloud) -> None:
     cloud.hooks.inject("PlanAttempt", error="Lambda.ServiceException", times=2)
-    result = cloud.run("Flow", {"name": "mnist-3"}, name="e2e-retry", timeout=30)
+    result = cloud.run(cloud.outputs["FlowArn"], {"name": "mnist-3"}, name="e2e-retry", timeout=30)
 
     assert result.status == "SUCCEEDED"
     attempts = cloud.hooks.invocations_of("PlanAttempt", execution_arn=result.execution_arn)
@@ -309,7 +313,7 @@ def test_sagemaker_tasks_are_served_by_the_backend(cloud: LocalCloud) -> None:
 
 def test_sagemaker_api_error_gets_the_aws_sdk_error_name(cloud: LocalCloud) -> None:
     request = {"model": "candidate-2", "artifact": "s3://a/m.tar.gz", "endpoint": "missing"}
-    result = cloud.run("Deploy", request, name="e2e-no-endpoint", timeout=30)
+    result = cloud.run(cloud.outputs["DeployArn"], request, name="e2e-no-endpoint", timeout=30)
 
     assert result.entered_states() == ["CreateModel", "DescribeEndpoint", "NoEndpoint"]
     assert result.output["error"]["Error"] == "SageMaker.SageMakerException"
@@ -321,7 +325,7 @@ def test_invalid_request_fails_like_the_real_api_before_the_backend(cloud: Local
     assert isinstance(fake, FakeSageMaker)
     before = len(fake.requests)
     result = cloud.run(
-        "Deploy",
+        cloud.outputs["DeployArn"],
         {"model": "bad_name!", "artifact": "s3://a/m.tar.gz", "endpoint": "x"},
         name="e2e-invalid",
         timeout=30,
@@ -347,6 +351,6 @@ def test_granted_state_machines_pass_the_iam_check(cloud: LocalCloud) -> None:
 
 
 def test_a_second_cloud_in_the_same_process_is_refused(cloud: LocalCloud) -> None:
-    with pytest.raises(RuntimeError, match="already installed"), LocalCloud(cloud.template):
+    with pytest.raises(RuntimeError, match="already installed"), LocalCloud(cloud.cdk_out, "Tiny"):
         pass
     assert cloud.client("s3").list_buckets()["Buckets"]  # the running cloud was left alone

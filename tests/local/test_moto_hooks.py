@@ -218,7 +218,7 @@ def test_handler_exception_names(task_hooks: TaskHooks, run_definition: RunDefin
     assert result.status == "SUCCEEDED"
     assert [o["Error"] for o in result.output] == [
         "SageMaker.AmazonSageMakerException",
-        "SageMaker.RuntimeErrorException",
+        "SageMaker.SageMakerException",  # not modelled: the generic name
         "SageMaker.ResourceLimitExceededException",
     ]
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import execution_input
 import pytest
+import sagemaker_api
 from execution_input import (
     InvalidExecutionInput,
     ProjectBuckets,
@@ -338,6 +339,85 @@ def test_incomplete_defaults_name_the_missing_field() -> None:
     )
 
 
+# --- values SageMaker's API enumerates (botocore's model) ----------------------------------------
+
+
+def test_a_made_up_training_instance_type_is_refused_before_create_training_job() -> None:
+    (problem,) = problems_of({"training": {"instance_type": "ml.fake.huge"}})
+    assert problem == (
+        "training.instance_type: expected a SageMaker training instance type (e.g. ml.m5.xlarge, "
+        'ml.g5.xlarge; see CreateTrainingJob ResourceConfig.InstanceType), got "ml.fake.huge"'
+    )
+
+
+def test_a_misspelled_instance_type_suggests_the_close_one() -> None:
+    (problem,) = problems_of({"processing": {"instance_type": "ml.m5.xlarg"}})
+    assert problem.startswith(
+        "processing.instance_type: expected a SageMaker processing instance type (e.g. ml.m5.xlarge,"
+    )
+    assert "see CreateProcessingJob ProcessingResources.ClusterConfig.InstanceType" in problem
+
+
+@pytest.mark.parametrize(
+    ("field", "api"),
+    [
+        ("training", sagemaker_api.TRAINING_INSTANCE_TYPE),
+        ("processing", sagemaker_api.PROCESSING_INSTANCE_TYPE),
+        ("transform", sagemaker_api.TRANSFORM_INSTANCE_TYPE),
+    ],
+)
+def test_each_instance_type_is_checked_against_its_own_api_enum(
+    field: str, api: sagemaker_api.SageMakerEnum
+) -> None:
+    allowed = api.values()
+    assert set(api.examples) <= set(allowed)
+    assert training({field: {"instance_type": allowed[-1]}})[field]["instance_type"] == allowed[-1]
+    (problem,) = problems_of({field: {"instance_type": "ml.m5.huge"}})
+    assert problem.startswith(f"{field}.instance_type: expected {api.what} (e.g. ")
+    assert f"see {api.request_field}), got " in problem
+
+
+def test_a_training_only_instance_type_is_refused_for_batch_transform() -> None:
+    # Each job type has its own list: ml.c5n trains but does not run batch transform.
+    assert "ml.c5n.xlarge" in sagemaker_api.TRAINING_INSTANCE_TYPE.values()
+    assert "ml.c5n.xlarge" not in sagemaker_api.TRANSFORM_INSTANCE_TYPE.values()
+    training({"training": {"instance_type": "ml.c5n.xlarge"}})
+    (problem,) = problems_of({"transform": {"instance_type": "ml.c5n.xlarge"}})
+    assert problem.startswith("transform.instance_type: expected a SageMaker batch transform instance type")
+    with pytest.raises(InvalidExecutionInput, match=re.escape("transform.instance_type: expected a SageMak")):
+        evaluation({"transform": {"instance_type": "ml.c5n.xlarge"}})
+
+
+def test_the_configured_default_passes_even_if_this_botocore_does_not_know_it() -> None:
+    # The CDK app checked the defaults at synth with its pinned botocore; the Lambda runtime's
+    # botocore may be older and not know a new instance type yet.
+    defaults = training_defaults()
+    defaults["training"]["instance_type"] = "ml.newer.xlarge"
+    defaults["transform"]["instance_type"] = "ml.newer.2xlarge"
+    run = training({}, defaults)
+    assert run["training"]["instance_type"] == "ml.newer.xlarge"
+    assert training({"training": {"instance_type": "ml.newer.xlarge"}}, defaults)
+    # Only as the default of its own field, and nothing else unknown.
+    problems = problems_of(
+        {"training": {"instance_type": "ml.newer.2xlarge"}, "processing": {"instance_type": "ml.fake.huge"}},
+        defaults,
+    )
+    assert [problem.split(":")[0] for problem in problems] == [
+        "training.instance_type",
+        "processing.instance_type",
+    ]
+
+
+def test_an_instance_type_must_be_a_string() -> None:
+    (problem,) = problems_of({"training": {"instance_type": 5}})
+    assert problem == "training.instance_type: expected a valid string, got 5"
+
+
+def test_json_schema_lists_the_api_enum() -> None:
+    properties = training_input_json_schema()["$defs"]["TrainingSettings"]["properties"]
+    assert properties["instance_type"]["enum"] == list(sagemaker_api.TRAINING_INSTANCE_TYPE.values())
+
+
 # --- JSON schema for the CLI ---------------------------------------------------------------------
 
 
@@ -356,7 +436,12 @@ def test_json_schema_accepts_partial_inputs_and_rejects_unknown_fields() -> None
         {"hyperparameters": {"epochs": 3, "dropout": 0.2}, "training": {"use_spot": True}}, schema
     )
     jsonschema.validate(training_defaults(), schema)
-    for bad in ({"bogus": 1}, {"hyperparameters": {"epochs": "3"}}, {"training": {"instance_type": "m5"}}):
+    for bad in (
+        {"bogus": 1},
+        {"hyperparameters": {"epochs": "3"}},
+        {"training": {"instance_type": "m5"}},
+        {"training": {"instance_type": "ml.fake.huge"}},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
     jsonschema.validate(evaluation_defaults(), evaluation_input_json_schema())

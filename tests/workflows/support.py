@@ -1,4 +1,5 @@
-"""The synthesized app running in LocalCloud with the fast SageMaker, and what the workflow tests ask of it.
+"""The synthesized app, deployed with `cdk deploy` into LocalCloud with the fast SageMaker (every job acting
+as its role), and what the workflow tests ask of it.
 
 One synth per test session (shared by pytest-xdist workers through a lock file), one LocalCloud
 per process (moto is process-global), reset between tests: registry emptied, SageMaker
@@ -34,6 +35,7 @@ from local_mode.fast_sagemaker import (
 )
 from local_mode.local_cloud import ExecutionResult, LocalCloud
 from local_mode.moto_hooks import TaskInvocation
+from local_mode.role_access import RoleAccess
 from pipeline_cli.definitions import WORKFLOW_OUTPUTS, all_states, definition_by_workflow
 
 STACK_NAME: Final = "TfModelLifecycle"
@@ -409,11 +411,12 @@ def open_stack(
                 workdir=workdir,
                 region=cloud.region,
                 account_id=cloud.account_id,
+                access=RoleAccess(cloud.client, region=cloud.region, account_id=cloud.account_id),
             )
             return built["sagemaker"]
 
         options = {"wait_cap_seconds": 0.0, "retry_interval_cap_seconds": 0.0, **cloud_options}
-        with LocalCloud.from_cdk_out(cdk_out, STACK_NAME, sagemaker=factory, **options) as cloud:
+        with LocalCloud(cdk_out, STACK_NAME, sagemaker=factory, **options) as cloud:
             stack = Stack(cloud, built["sagemaker"], template_json(cdk_out))
             stack.upload_data()
             yield stack
