@@ -16,7 +16,7 @@ export KERAS_HOME := $(CURDIR)/.keras
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install synth scan demo test lint bench clean
+.PHONY: install synth scan deploy-local demo test lint bench clean
 
 install: $(PY_STAMP) $(NODE_STAMP) $(SCAN_STAMP)
 
@@ -49,8 +49,12 @@ scan: $(PY_STAMP) $(SCAN_STAMP)
 	cfn-lint --format pretty $(TEMPLATE) && echo "cfn-lint: no findings"
 	$(SCAN_VENV)/bin/checkov --file $(TEMPLATE) --framework cloudformation --compact --quiet --skip-download
 
-## demo: run both workflows end to end on this machine (local mode)
-demo: $(PY_STAMP)
+## deploy-local: `cdk bootstrap` and `cdk deploy` the app into a local account (moto), then describe the stack
+deploy-local: $(PY_STAMP) $(NODE_STAMP)
+	$(PY) -m local_mode deploy
+
+## demo: deploy locally, then run both workflows end to end on this machine (local mode)
+demo: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m local_mode demo
 
 ## lint: ruff and mypy (shipped code is checked from its own folder, as it runs)

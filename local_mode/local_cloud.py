@@ -41,7 +41,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local_mode import cdk_deploy, iam_check, moto_deploy
+from local_mode import cdk_deploy, iam_check, moto_deploy, service_events
 from local_mode.moto_hooks import TaskContext, TaskError, TaskHooks, sdk_error_name
 from local_mode.sagemaker_tasks import SAGEMAKER_OPERATIONS, SageMakerBackend, register_sagemaker
 
@@ -447,6 +447,7 @@ class LocalCloud:
                 cloudformation=self.client("cloudformation"),
                 log=self.deploy_log or self._scratch / "cdk-deploy.log",
             )
+            self._check_log_groups()
             self.outputs = dict(self.stack.outputs)
             self.state_machines = self.stack.physical_ids("AWS::StepFunctions::StateMachine")
             self._register_functions()
@@ -580,6 +581,35 @@ class LocalCloud:
             ]
             raise iam_check.IamCheckError(state_machine_arn, role, findings)
         self._iam_checked.add(state_machine_arn)
+
+    # -- services acting on the stack --
+
+    def fire_alarm(self, alarm: str, reason: str = "") -> list[service_events.Delivery]:
+        """Put an alarm (logical id or name) in ALARM; its actions are delivered as CloudWatch would."""
+        name = self.physical_name(alarm) if self.stack and alarm in self.stack.resources else alarm
+        return service_events.fire_alarm(self.client, name, account_id=self.account_id, reason=reason)
+
+    def fire_rule(self, rule: str) -> list[service_events.Delivery]:
+        """Deliver an EventBridge rule's event (logical id or name) to its targets as EventBridge would."""
+        name = self.physical_name(rule) if self.stack and rule in self.stack.resources else rule
+        return service_events.fire_rule(
+            self.client, name, account_id=self.account_id, role_policies=self.role_policies
+        )
+
+    def _check_log_groups(self) -> None:
+        """AWS refuses a KMS-encrypted log group whose key CloudWatch Logs may not use."""
+        refused = [
+            d
+            for d in service_events.log_group_decisions(
+                self.client, region=self.region, account_id=self.account_id
+            )
+            if not d.allowed
+        ]
+        if refused:
+            raise cdk_deploy.DeployError(
+                "CloudWatch Logs may not use the key of "
+                + "; ".join(f"{d.resource}: {d.message}" for d in refused)
+            )
 
     # -- notifications --
 

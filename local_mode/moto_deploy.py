@@ -16,6 +16,8 @@ and the change set rebuilds the stack's outputs as CloudFormation does:
 | `AWS::StepFunctions::StateMachine` | `states:CreateStateMachine` (substitutions, logging, tracing) |
 | `AWS::CDK::Metadata` | nothing: CDK's version report, with no effect on AWS either |
 | `AWS::S3::Bucket` (moto: encryption, tags) | also versioning, public access, ownership, lifecycle, logging |
+| `AWS::KMS::Key` | its KeyPolicy kept as JSON text, as the KMS API keeps it |
+| `AWS::Logs::LogGroup` | its KmsKeyId, which moto's model drops |
 
 `published_code` reads a function's code as moto's Lambda stored it from the asset bucket the CLI
 published to: local mode runs handlers in process from exactly that archive.
@@ -41,6 +43,8 @@ from botocore.exceptions import ClientError
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing as cfn_parsing
 from moto.core.common_models import CloudFormationModel
+from moto.kms import models as kms_models
+from moto.logs import models as logs_models
 from moto.s3 import models as s3_models
 
 LOG = logging.getLogger(__name__)
@@ -346,6 +350,51 @@ def _bucket_with_all_properties(original: Any) -> Any:
     return classmethod(create_from_cloudformation_json)
 
 
+def _key_with_policy_text(original: Any) -> Any:
+    """moto's key model keeps a template's KeyPolicy object as it is, where its API keeps the
+    policy document as JSON text (and fails DescribeKey on anything else)."""
+    create = original.__func__
+
+    def create_from_cloudformation_json(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        key = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        if not isinstance(key.policy, str):
+            key.policy = json.dumps(key.policy)
+        return key
+
+    create_from_cloudformation_json.__wrapped__ = create  # type: ignore[attr-defined]
+    return classmethod(create_from_cloudformation_json)
+
+
+def _log_group_with_key(original: Any) -> Any:
+    """moto's log-group model reads the key as `kmsKeyId` (the API's casing), not the template's
+    `KmsKeyId` (and moto has no AssociateKmsKey): the key is set on the group as created."""
+    create = original.__func__
+
+    def create_from_cloudformation_json(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        group = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        key = cloudformation_json.get("Properties", {}).get("KmsKeyId")
+        if key and not group.kms_key_id:
+            group.kms_key_id = key
+        return group
+
+    create_from_cloudformation_json.__wrapped__ = create  # type: ignore[attr-defined]
+    return classmethod(create_from_cloudformation_json)
+
+
 _MODELS: tuple[type[_AppliedResource], ...] = (
     BucketPolicy,
     TopicPolicy,
@@ -401,6 +450,12 @@ def install() -> None:
             s3_models.FakeBucket.__dict__["create_from_cloudformation_json"]
         )
         setattr(s3_models.FakeBucket, "create_from_cloudformation_json", bucket_create)  # noqa: B010
+    if not hasattr(logs_models.LogGroup.create_from_cloudformation_json, "__wrapped__"):
+        group_create = _log_group_with_key(logs_models.LogGroup.__dict__["create_from_cloudformation_json"])
+        setattr(logs_models.LogGroup, "create_from_cloudformation_json", group_create)  # noqa: B010
+    if not hasattr(kms_models.Key.create_from_cloudformation_json, "__wrapped__"):
+        key_create = _key_with_policy_text(kms_models.Key.__dict__["create_from_cloudformation_json"])
+        setattr(kms_models.Key, "create_from_cloudformation_json", key_create)  # noqa: B010
     if all(cfn_parsing.get_model_map().get(model.TYPE) is model for model in _MODELS):
         return
     # moto looks models up among CloudFormationModel's direct subclasses; these derive from a

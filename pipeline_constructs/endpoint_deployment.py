@@ -220,7 +220,7 @@ class EndpointDeployment:
             # InService on another config: the update was rolled back.
             .when(sfn.Condition.string_equals("$.endpoint.status", "InService"), failed)
             .when(sfn.Condition.string_equals("$.endpoint.status", "Failed"), failed)
-            .when(sfn.Condition.string_equals("$.endpoint.status", "RollingBack"), wait)
+            # Creating, Updating, RollingBack, ...: still on its way, and every poll counts.
             .otherwise(poll_again)
         )
         config_known = (

@@ -118,9 +118,26 @@ def first_retry_error(state: Mapping[str, Any]) -> str:
     return str(state["Retry"][0]["ErrorEquals"][0])
 
 
-def catch_target(state: Mapping[str, Any]) -> str | None:
+def catch_target(state: Mapping[str, Any], states: Mapping[str, Any]) -> str | None:
+    """The first Task a failure of `state` reaches: its first Catch, followed through the Choice and
+    Pass states (guards) in between, within the same `states`."""
     catches = state.get("Catch") or []
-    return str(catches[0]["Next"]) if catches else None
+    pending = [str(catches[0]["Next"])] if catches else []
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop(0)
+        if name in seen or name not in states:
+            continue
+        seen.add(name)
+        target = states[name]
+        if target["Type"] == "Task":
+            return name
+        if target["Type"] == "Choice":
+            pending += [str(c["Next"]) for c in target.get("Choices", [])]
+            pending += [str(target["Default"])] if "Default" in target else []
+        elif target["Type"] == "Pass" and "Next" in target:
+            pending.append(str(target["Next"]))
+    return None
 
 
 # --- the running stack ----------------------------------------------------------------------

@@ -10,8 +10,8 @@ from tests.workflows.support import Stack
 
 
 def max_polls(template: dict[str, Any]) -> int:
-    """The wait loop's bound, read from the definition's `EndpointInService?` Choice."""
-    choice = all_states(definition_by_workflow(template, "training"))["EndpointInService?"]
+    """The wait loop's bound, read from the definition's `PollsLeft?` Choice."""
+    choice = all_states(definition_by_workflow(template, "training"))["PollsLeft?"]
     [bound] = [
         rule["NumericGreaterThanEquals"]
         for rule in choice["Choices"]

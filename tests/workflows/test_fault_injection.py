@@ -41,7 +41,7 @@ def _enclosing_catch(workflow: str) -> dict[str, str | None]:
 
     def walk(states: dict[str, Any], inherited: str | None) -> None:
         for name, state in states.items():
-            own = catch_target(state)
+            own = catch_target(state, states)
             targets[name] = own or inherited
             for branch in state.get("Branches", []):
                 walk(branch["States"], own or inherited)
@@ -54,11 +54,10 @@ CATCH: Final = {workflow: _enclosing_catch(workflow) for workflow in WORKFLOWS}
 TASKS: Final = {workflow: task_states(TEMPLATE, workflow) for workflow in WORKFLOWS}
 
 
-def _trigger_for(workflow: str, handler: str) -> str:
-    """The first Task state whose failure goes to `handler` (to reach a failure handler)."""
-    return next(
-        name for name, target in CATCH[workflow].items() if target == handler and name in TASKS[workflow]
-    )
+def _trigger_for(workflow: str, handler: str, state: str) -> str:
+    """`state`, a Task on every run's path whose failure goes to `handler` (to reach a failure handler)."""
+    assert state in TASKS[workflow] and CATCH[workflow][state] == handler, (state, CATCH[workflow].get(state))
+    return state
 
 
 # --- scenarios: the setup and input that reach a state ---------------------------------------
@@ -93,15 +92,15 @@ SCENARIOS: Final[dict[str, dict[str, Scenario]]] = {
         "RecordRejected": Scenario(input=lambda s: {"gate": {"max_attempts": 2}}, accuracy=(("-a1", 0.5),)),
         # Every attempt misses the gate.
         "NotifyRejected": Scenario(input=lambda s: {"gate": {"max_attempts": 1}}, accuracy=(("", 0.5),)),
-        "NotifyFailure": Scenario(trigger=_trigger_for("training", "NotifyFailure")),
-        "RecordFailure": Scenario(trigger=_trigger_for("training", "RecordFailure")),
+        "NotifyFailure": Scenario(trigger=_trigger_for("training", "NotifyFailure", "ValidateInput")),
+        "RecordFailure": Scenario(trigger=_trigger_for("training", "RecordFailure", "Train")),
     },
     "evaluation": {
         "*": CHAMPION,
         "Retrain": Scenario(champion=True, accuracy=(("seeded", 0.5),), notes="the champion decayed"),
-        "NotifyFailure": Scenario(trigger=_trigger_for("evaluation", "NotifyFailure")),
+        "NotifyFailure": Scenario(trigger=_trigger_for("evaluation", "NotifyFailure", "ValidateInput")),
         "RecordEvaluationFailure": Scenario(
-            champion=True, trigger=_trigger_for("evaluation", "RecordEvaluationFailure")
+            champion=True, trigger=_trigger_for("evaluation", "RecordEvaluationFailure", "TransformFreshData")
         ),
     },
 }
