@@ -43,6 +43,8 @@ from botocore.exceptions import ClientError
 
 from local_mode import cdk_deploy, iam_check, moto_deploy, service_events
 from local_mode.moto_hooks import TaskContext, TaskError, TaskHooks, sdk_error_name
+from local_mode.role_access import RoleAccess
+from local_mode.role_calls import RoleCalls
 from local_mode.sagemaker_tasks import SAGEMAKER_OPERATIONS, SageMakerBackend, register_sagemaker
 
 LOG = logging.getLogger(__name__)
@@ -179,7 +181,13 @@ _LAMBDA_LOCK: Final = threading.RLock()
 
 
 class LocalLambda:
-    """One Python Lambda function run in process from its code directory."""
+    """One Python Lambda function run in process from its code directory.
+
+    `role`: the function's execution role session (`role_calls.RoleCalls`, session name = the
+    function's name). Every client the handler creates while it runs (at import too) then has
+    each call authorized as the role, as AWS authorizes a request signed with the credentials
+    Lambda gives the function; None: calls are not checked.
+    """
 
     def __init__(
         self,
@@ -191,6 +199,7 @@ class LocalLambda:
         environment: Mapping[str, str],
         timeout: float = 3.0,
         memory: int = 128,
+        role: RoleCalls | None = None,
     ) -> None:
         self.name = name
         self.arn = arn
@@ -199,13 +208,18 @@ class LocalLambda:
         self.environment = dict(environment)
         self.timeout = timeout
         self.memory = memory
+        self.role = role
         self._function: Callable[[Any, Any], Any] | None = None
         self._modules: dict[str, ModuleType] = {}
 
     def __call__(self, event: Any, task: TaskContext) -> Any:
         context = LambdaContext(self.name, self.arn, self.memory, self.timeout, task=task)
-        with _LAMBDA_LOCK, self._sandbox():
+        with _LAMBDA_LOCK, self._sandbox(), self._acting_as_role():
             return self._load()(event, context)
+
+    def _acting_as_role(self) -> contextlib.AbstractContextManager[Any]:
+        """This invocation's thread creates clients that act as the role (a fresh policy snapshot)."""
+        return self.role.acting() if self.role is not None else contextlib.nullcontext()
 
     def _load(self) -> Callable[[Any, Any], Any]:
         if self._function is None:
@@ -634,6 +648,7 @@ class LocalCloud:
         """Each Python function of the stack, run in process from the code it was deployed with."""
         assert self.stack is not None and self._scratch is not None
         lambda_client = self.client("lambda")
+        access = RoleAccess(self.client, region=self.region, account_id=self.account_id)
         for logical_id, name in self.stack.physical_ids("AWS::Lambda::Function").items():
             config = lambda_client.get_function_configuration(FunctionName=name)
             if not str(config.get("Runtime", "")).startswith("python"):
@@ -644,9 +659,10 @@ class LocalCloud:
                 io.BytesIO(moto_deploy.published_code(self.account_id, self.region, name))
             ) as z:
                 z.extractall(code_dir)
+            arn = str(config["FunctionArn"])
             function = LocalLambda(
                 name=name,
-                arn=str(config["FunctionArn"]),
+                arn=arn,
                 code_dir=code_dir,
                 handler=str(config["Handler"]),
                 timeout=float(config.get("Timeout", 3)),
@@ -655,6 +671,13 @@ class LocalCloud:
                     **self._lambda_environment(name),
                     **(config.get("Environment") or {}).get("Variables", {}),
                 },
+                # the function's credentials: its role's session named after it (Lambda adds the key)
+                role=RoleCalls(
+                    access,
+                    str(config["Role"]),
+                    session_name=name,
+                    context={"lambda:SourceFunctionArn": arn},
+                ),
             )
             self.functions[logical_id] = function
             self.hooks.register_lambda(name, function)

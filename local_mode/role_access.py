@@ -48,7 +48,14 @@ from local_mode.access_policy import (
     match_policy,
 )
 
-__all__ = ["RoleAccess", "RoleSession", "aws_managed_s3_key_policy", "bucket_policy_verdict"]
+__all__ = [
+    "S3_OPERATIONS",
+    "RoleAccess",
+    "RoleSession",
+    "aws_managed_s3_key_policy",
+    "bucket_policy_verdict",
+    "policy_document",
+]
 
 SESSION_NAME: Final = "SageMaker"
 ClientFactory = Callable[[str], BaseClient]
@@ -87,6 +94,8 @@ _LIST_CONDITION_KEYS: Final = (
     ("MaxKeys", "s3:max-keys"),
 )
 _VERSIONED: Final = {"s3:GetObject": "s3:GetObjectVersion", "s3:DeleteObject": "s3:DeleteObjectVersion"}
+# every S3 operation mapped above (the rest are mapped to ``s3:OPERATION`` by `RoleSession.check`)
+S3_OPERATIONS: Final = frozenset({*_BUCKET_ACTIONS, *_OBJECT_ACTIONS})
 
 
 def aws_managed_s3_key_policy(account_id: str, region: str) -> dict[str, Any]:
@@ -144,9 +153,20 @@ class RoleAccess:
         self.account_id = account_id
         self.session_name = session_name
 
-    def session(self, role_arn: str) -> RoleSession:
-        """A fresh snapshot of what governs the role's S3 access (read lazily)."""
-        return RoleSession(self, role_arn)
+    def session(
+        self,
+        role_arn: str,
+        *,
+        session_name: str | None = None,
+        context: Mapping[str, ContextValue] | None = None,
+    ) -> RoleSession:
+        """A fresh snapshot of what governs the role's access (read lazily).
+
+        ``session_name``: the assumed-role session's name (default: this access's, ``SageMaker``);
+        ``context``: condition keys every request of the session carries besides the global ones
+        (a Lambda function's credentials add ``lambda:SourceFunctionArn``).
+        """
+        return RoleSession(self, role_arn, session_name=session_name, context=context)
 
     def s3_for(self, role_arn: str) -> BaseClient:
         """A new S3 client of the local cloud whose every request is authorized as ``role_arn``."""
@@ -159,13 +179,22 @@ class RoleAccess:
 class RoleSession:
     """One role's assumed-role session, with the policies it read (cached for its lifetime)."""
 
-    def __init__(self, access: RoleAccess, role_arn: str) -> None:
+    def __init__(
+        self,
+        access: RoleAccess,
+        role_arn: str,
+        *,
+        session_name: str | None = None,
+        context: Mapping[str, ContextValue] | None = None,
+    ) -> None:
         self.access = access
         self.role_arn = role_arn
         self.role_name = role_arn.rsplit("/", 1)[-1]
         self.account_id = access.account_id or role_arn.split(":")[4]
         self.region = access.region
-        self.principal = f"arn:aws:sts::{self.account_id}:assumed-role/{self.role_name}/{access.session_name}"
+        self.session_name = session_name or access.session_name
+        self.principal = f"arn:aws:sts::{self.account_id}:assumed-role/{self.role_name}/{self.session_name}"
+        self.extra_context: dict[str, ContextValue] = dict(context or {})
         self._lock = threading.RLock()
         self._identity: tuple[list[Policy], dict[str, str], str] | None = None
         self._bucket_policies: dict[str, Policy | None] = {}
@@ -196,17 +225,23 @@ class RoleSession:
 
     def check(self, operation: str, params: Mapping[str, Any]) -> None:
         """Raise ``ClientError`` AccessDenied (as S3 answers) unless the role may make this call."""
+        message = self.denial(operation, params)
+        if message is not None:
+            raise ClientError(
+                {
+                    "Error": {"Code": "AccessDenied", "Message": message},
+                    "ResponseMetadata": {"HTTPStatusCode": 403},
+                },
+                operation,
+            )
+
+    def denial(self, operation: str, params: Mapping[str, Any]) -> str | None:
+        """AWS's AccessDenied message for the first request of this S3 call refused, else None."""
         for request, quote in self.requests_for(operation, params):
             decision = self.decide(request)
             if not decision.allowed:
-                message = access_denied_message(request, decision, quote_resource=quote)
-                raise ClientError(
-                    {
-                        "Error": {"Code": "AccessDenied", "Message": message},
-                        "ResponseMetadata": {"HTTPStatusCode": 403},
-                    },
-                    operation,
-                )
+                return access_denied_message(request, decision, quote_resource=quote)
+        return None
 
     def decide(self, request: AccessRequest) -> Decision:
         identity, _, _ = self._identity_policies()
@@ -273,6 +308,16 @@ class RoleSession:
         )
 
     def _context(self) -> dict[str, ContextValue]:
+        return {
+            **self.global_context(),
+            "s3:authType": "REST-HEADER",
+            "s3:signatureversion": "AWS4-HMAC-SHA256",
+            "s3:TlsVersion": "1.2",
+            "s3:ResourceAccount": self.account_id,
+        }
+
+    def global_context(self) -> dict[str, ContextValue]:
+        """The keys every request of this session carries, whatever the service (no ``s3:*``)."""
         _, tags, role_id = self._identity_policies()
         now = dt.datetime.now(dt.UTC)
         context: dict[str, ContextValue] = {
@@ -281,21 +326,26 @@ class RoleSession:
             "aws:PrincipalAccount": self.account_id,
             "aws:PrincipalType": "AssumedRole",
             "aws:PrincipalIsAWSService": "false",
-            "aws:userid": f"{role_id}:{self.access.session_name}",
+            "aws:userid": f"{role_id}:{self.session_name}",
             "aws:RequestedRegion": self.region,
             "aws:ResourceAccount": self.account_id,
             "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "aws:EpochTime": str(int(now.timestamp())),
-            "s3:authType": "REST-HEADER",
-            "s3:signatureversion": "AWS4-HMAC-SHA256",
-            "s3:TlsVersion": "1.2",
-            "s3:ResourceAccount": self.account_id,
         }
         for name, value in tags.items():
             context[f"aws:PrincipalTag/{name}"] = value
+        context.update(self.extra_context)
         return context
 
     # -- reading the services (cached per session) --------------------------------------------------
+
+    def identity_policies(self) -> list[Policy]:
+        """The role's inline and attached policy documents, as IAM holds them (read once)."""
+        return self._identity_policies()[0]
+
+    def key(self, key_id: str | None) -> tuple[str, Policy | None]:
+        """(key ARN, key policy) of a KMS key id, ARN or alias; ``None`` is aws/s3 (read once)."""
+        return self._key(key_id)
 
     def _identity_policies(self) -> tuple[list[Policy], dict[str, str], str]:
         with self._lock:
@@ -422,6 +472,9 @@ def _document(value: Any) -> Policy:
     if isinstance(value, Mapping):
         return value
     return json.loads(value) if isinstance(value, str) else dict(value)
+
+
+policy_document = _document
 
 
 # --- moto's own bucket-policy check ---------------------------------------------------------------

@@ -12,6 +12,7 @@ from rich.console import Console
 from local_mode.demo import run_demo
 
 EXPECTED_CHECKS = {
+    "TfModelLifecycle deployed by cdk deploy",
     "first training run deployed a model",
     "exactly one model is DEPLOYED",
     "first model reads clean digits",

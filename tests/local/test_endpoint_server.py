@@ -184,7 +184,9 @@ def test_update_swaps_the_model_without_dropping_a_request(sagemaker: LocalSageM
 
 def test_endpoint_failing_to_reach_in_service(sagemaker: LocalSageMaker) -> None:
     sagemaker.fail_endpoint_creation("broken", "model server crashed on start")
-    assert _deploy(sagemaker, "broken", "config-0") == ["Creating", "Failed"]
+    statuses = _deploy(sagemaker, "broken", "config-0")
+    # Creating while the model server starts (how many polls see it depends on this machine's load).
+    assert statuses[-1] == "Failed" and set(statuses[:-1]) <= {"Creating"}, statuses
     described = check_shape("DescribeEndpoint", sagemaker.describe_endpoint({"EndpointName": "broken"}))
     assert "did not pass the ping health check" in described["FailureReason"]
     assert "model server crashed on start" in described["FailureReason"]
