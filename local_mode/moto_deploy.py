@@ -331,51 +331,32 @@ def apply_bucket_properties(bucket: str, properties: Mapping[str, Any], region: 
             LOG.info("access logging of %s not applied locally: %s", bucket, exc)
 
 
-def _bucket_with_all_properties(original: Any) -> Any:
-    create = original.__func__
-
-    def create_from_cloudformation_json(
-        cls: Any,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Any:
-        bucket = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        apply_bucket_properties(bucket.name, cloudformation_json.get("Properties", {}), region_name)
-        return bucket
-
-    create_from_cloudformation_json.__wrapped__ = create  # type: ignore[attr-defined]
-    return classmethod(create_from_cloudformation_json)
+def _complete_bucket(bucket: Any, properties: Mapping[str, Any], region: str) -> None:
+    apply_bucket_properties(bucket.name, properties, region)
 
 
-def _key_with_policy_text(original: Any) -> Any:
+def _complete_key(key: Any, properties: Mapping[str, Any], region: str) -> None:
     """moto's key model keeps a template's KeyPolicy object as it is, where its API keeps the
     policy document as JSON text (and fails DescribeKey on anything else)."""
-    create = original.__func__
-
-    def create_from_cloudformation_json(
-        cls: Any,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> Any:
-        key = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        if not isinstance(key.policy, str):
-            key.policy = json.dumps(key.policy)
-        return key
-
-    create_from_cloudformation_json.__wrapped__ = create  # type: ignore[attr-defined]
-    return classmethod(create_from_cloudformation_json)
+    if not isinstance(key.policy, str):
+        key.policy = json.dumps(key.policy)
 
 
-def _log_group_with_key(original: Any) -> Any:
+def _complete_log_group(group: Any, properties: Mapping[str, Any], region: str) -> None:
     """moto's log-group model reads the key as `kmsKeyId` (the API's casing), not the template's
     `KmsKeyId` (and moto has no AssociateKmsKey): the key is set on the group as created."""
-    create = original.__func__
+    if properties.get("KmsKeyId") and not group.kms_key_id:
+        group.kms_key_id = properties["KmsKeyId"]
+
+
+Completion = Callable[[Any, Mapping[str, Any], str], None]
+
+
+def _completed_after_create(model: type, complete: Completion) -> None:
+    """Wrap a moto model's CloudFormation create: the created resource is then completed."""
+    create = model.__dict__["create_from_cloudformation_json"].__func__
+    if hasattr(create, "completed_by"):
+        return
 
     def create_from_cloudformation_json(
         cls: Any,
@@ -385,14 +366,12 @@ def _log_group_with_key(original: Any) -> Any:
         region_name: str,
         **kwargs: Any,
     ) -> Any:
-        group = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
-        key = cloudformation_json.get("Properties", {}).get("KmsKeyId")
-        if key and not group.kms_key_id:
-            group.kms_key_id = key
-        return group
+        resource = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        complete(resource, cloudformation_json.get("Properties", {}), region_name)
+        return resource
 
-    create_from_cloudformation_json.__wrapped__ = create  # type: ignore[attr-defined]
-    return classmethod(create_from_cloudformation_json)
+    create_from_cloudformation_json.completed_by = complete  # type: ignore[attr-defined]
+    setattr(model, "create_from_cloudformation_json", classmethod(create_from_cloudformation_json))  # noqa: B010
 
 
 _MODELS: tuple[type[_AppliedResource], ...] = (
@@ -445,17 +424,9 @@ def install() -> None:
     if not hasattr(s3_models.FakeBucket.get_permission, "__wrapped__"):
         original = s3_models.FakeBucket.get_permission
         setattr(s3_models.FakeBucket, "get_permission", _bucket_permission_with_conditions(original))  # noqa: B010
-    if not hasattr(s3_models.FakeBucket.create_from_cloudformation_json, "__wrapped__"):
-        bucket_create = _bucket_with_all_properties(
-            s3_models.FakeBucket.__dict__["create_from_cloudformation_json"]
-        )
-        setattr(s3_models.FakeBucket, "create_from_cloudformation_json", bucket_create)  # noqa: B010
-    if not hasattr(logs_models.LogGroup.create_from_cloudformation_json, "__wrapped__"):
-        group_create = _log_group_with_key(logs_models.LogGroup.__dict__["create_from_cloudformation_json"])
-        setattr(logs_models.LogGroup, "create_from_cloudformation_json", group_create)  # noqa: B010
-    if not hasattr(kms_models.Key.create_from_cloudformation_json, "__wrapped__"):
-        key_create = _key_with_policy_text(kms_models.Key.__dict__["create_from_cloudformation_json"])
-        setattr(kms_models.Key, "create_from_cloudformation_json", key_create)  # noqa: B010
+    _completed_after_create(s3_models.FakeBucket, _complete_bucket)
+    _completed_after_create(kms_models.Key, _complete_key)
+    _completed_after_create(logs_models.LogGroup, _complete_log_group)
     if all(cfn_parsing.get_model_map().get(model.TYPE) is model for model in _MODELS):
         return
     # moto looks models up among CloudFormationModel's direct subclasses; these derive from a

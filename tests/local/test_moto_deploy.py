@@ -33,7 +33,42 @@ NO_DELETES = {
 def template() -> dict[str, Any]:
     return {
         "Resources": {
-            "Bucket": {"Type": "AWS::S3::Bucket"},
+            "Bucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "VersioningConfiguration": {"Status": "Enabled"},
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                    "LifecycleConfiguration": {
+                        "Rules": [{"ExpirationInDays": 30, "Prefix": "transform/", "Status": "Enabled"}]
+                    },
+                },
+            },
+            "Key": {
+                "Type": "AWS::KMS::Key",
+                "Properties": {
+                    "KeyPolicy": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                                "Action": "kms:DescribeKey",
+                                "Resource": "*",
+                            }
+                        ],
+                    }
+                },
+            },
+            "Logs": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"KmsKeyId": {"Fn::GetAtt": ["Key", "Arn"]}},
+            },
             "BucketPolicy": {
                 "Type": "AWS::S3::BucketPolicy",
                 "Properties": {
@@ -106,6 +141,8 @@ def template() -> dict[str, Any]:
             "BucketName": {"Value": {"Ref": "Bucket"}},
             "MachineArn": {"Value": {"Ref": "Machine"}},
             "AlarmArn": {"Value": {"Fn::GetAtt": ["Failures", "Arn"]}},
+            "KeyArn": {"Value": {"Fn::GetAtt": ["Key", "Arn"]}},
+            "LogGroupName": {"Value": {"Ref": "Logs"}},
         },
     }
 
@@ -183,3 +220,31 @@ def test_state_machine_runs_in_the_executing_backend(
     result = wait_for_execution(sfn, execution["executionArn"], timeout=20)
     assert result.status == "SUCCEEDED"
     assert result.output == "hello"  # DefinitionSubstitutions applied
+
+
+def test_bucket_properties_moto_leaves_out_are_applied(
+    moto_server: MotoServer, deployed: dict[str, str]
+) -> None:
+    s3, bucket = moto_server.client("s3"), deployed["BucketName"]
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    [rule] = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    assert rule == {"ObjectOwnership": "BucketOwnerEnforced"}
+    [lifecycle] = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert (lifecycle["Expiration"]["Days"], lifecycle["Filter"]["Prefix"]) == (30, "transform/")
+
+
+def test_key_policy_is_a_document_the_kms_api_reads(
+    moto_server: MotoServer, deployed: dict[str, str]
+) -> None:
+    kms = moto_server.client("kms")
+    assert kms.describe_key(KeyId=deployed["KeyArn"])["KeyMetadata"]["Arn"] == deployed["KeyArn"]
+    policy = kms.get_key_policy(KeyId=deployed["KeyArn"], PolicyName="default")["Policy"]
+    assert json.loads(policy)["Statement"][0]["Action"] == "kms:DescribeKey"
+
+
+def test_log_group_keeps_its_key(moto_server: MotoServer, deployed: dict[str, str]) -> None:
+    [group] = moto_server.client("logs").describe_log_groups(logGroupNamePrefix=deployed["LogGroupName"])[
+        "logGroups"
+    ]
+    assert group["kmsKeyId"] == deployed["KeyArn"]
