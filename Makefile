@@ -42,12 +42,15 @@ $(NODE_STAMP): package.json package-lock.json
 synth: $(PY_STAMP) $(NODE_STAMP)
 	npx cdk synth --quiet
 
-## scan: synthesize, then lint the template with cfn-lint and scan it with checkov (reviewed
-## findings are acknowledged on their resources: stacks/scanner_findings.py)
+## scan: synthesize, then lint the template with cfn-lint, scan it with checkov (reviewed
+## findings are acknowledged on their resources: stacks/scanner_findings.py) and lint its IAM with parliament
 scan: $(PY_STAMP) $(SCAN_STAMP)
 	$(PY) -c 'import app; app.build_app(outdir="$(SCAN_OUT)").synth()'
 	cfn-lint --format pretty $(TEMPLATE) && echo "cfn-lint: no findings"
 	$(SCAN_VENV)/bin/checkov --file $(TEMPLATE) --framework cloudformation --compact --quiet --skip-download
+	# parliament (IAM policy linter) over every identity, trust and resource policy; reviewed findings:
+	# IAM_LINTER_FINDINGS in stacks/nag_suppressions.py
+	$(PY) -m pytest -q -p no:cacheprovider tests/infra/test_iam_linter.py
 
 ## deploy-local: `cdk bootstrap` and `cdk deploy` the app into a local account (moto), then describe the stack
 deploy-local: $(PY_STAMP) $(NODE_STAMP)

@@ -64,7 +64,7 @@ from local_mode.tfs_emulation import ModelStore, TfsModel
 from local_mode.transform_jsonpath import JsonPathApplyError
 from training_code import contract
 
-__all__ = ["FastSageMaker", "fast_sagemaker", "prepared_records", "set_model_archive", "tiny_model_archive"]
+__all__ = ["FastSageMaker", "prepared_records", "set_model_archive", "tiny_model_archive"]
 
 NUM_CLASSES: Final = 10
 FEATURE_SIZE: Final = 28 * 28
@@ -640,28 +640,3 @@ def _put(s3: Any, target: S3Uri, body: bytes) -> None:
 
 class _TransformFailed(Exception):
     pass
-
-
-def fast_sagemaker(
-    workdir: Path | str, *, act_as_roles: bool = False, **options: Any
-) -> Callable[[Any], FastSageMaker]:
-    """A factory for `LocalCloud(sagemaker=...)`: a FastSageMaker on the cloud's S3.
-
-    ``act_as_roles``: every job reads and writes S3 as its execution role, its policies read
-    from the cloud (`role_access.RoleAccess(cloud.client)`).
-    """
-
-    def build(cloud: Any) -> FastSageMaker:
-        if act_as_roles:
-            from local_mode.role_access import RoleAccess
-
-            options["access"] = RoleAccess(cloud.client, region=cloud.region, account_id=cloud.account_id)
-        return FastSageMaker(
-            s3_client=cloud.client("s3"),
-            workdir=Path(workdir),
-            region=cloud.region,
-            account_id=cloud.account_id,
-            **options,
-        )
-
-    return build

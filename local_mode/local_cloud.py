@@ -4,8 +4,9 @@ moto runs as a server in a thread on 127.0.0.1 with real Step Functions executio
 bootstraps that account and deploys the synthesized assembly into it (`cdk_deploy`): assets are
 published by the CLI, the stack is created by moto's CloudFormation (`moto_deploy` adds what it
 leaves out), and everything LocalCloud knows of the stack (outputs, physical ids) comes from
-CloudFormation afterwards. Lambda functions run in process from the code they were deployed with;
-each topic gets an SQS queue subscribed, so tests can read notifications back.
+CloudFormation afterwards. Lambda functions run in process from the code they were deployed with,
+every AWS call they make authorized as their execution role (`role_calls`); each topic gets an SQS
+queue subscribed, so tests can read notifications back.
 
 Before an execution starts, the state machine's definition is checked against its role's policies
 (`iam_check`); every SageMaker Task is served by the local SageMaker backend given to LocalCloud
@@ -370,22 +371,6 @@ class Notification:
 # --- LocalCloud -----------------------------------------------------------------------------
 
 SageMakerFactory = Callable[["LocalCloud"], SageMakerBackend]
-
-
-def local_sagemaker(workdir: Path | str) -> SageMakerFactory:
-    """A factory for LocalCloud(sagemaker=...) building the project's LocalSageMaker on the local S3."""
-
-    def build(cloud: LocalCloud) -> SageMakerBackend:
-        runtime = importlib.import_module("local_mode.sagemaker_runtime")
-        backend: SageMakerBackend = runtime.LocalSageMaker(
-            s3_client=cloud.client("s3"),
-            workdir=Path(workdir),
-            region=cloud.region,
-            account_id=cloud.account_id,
-        )
-        return backend
-
-    return build
 
 
 class LocalCloud:

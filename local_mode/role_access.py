@@ -9,7 +9,9 @@ the template, so a deployed stack with a grant removed is refused here as on AWS
 (``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SageMaker``) and raises botocore's ``ClientError``
 ``AccessDenied`` with AWS's message when it is refused. Each client reads the role's policies,
 the bucket policies, the buckets' default encryption and the key policies once, when it first
-needs them (a job's client is a snapshot taken as the job runs).
+needs them (a job's client is a snapshot taken as the job runs). ``RoleAccess.session(role_arn,
+session_name=..., context=...)`` is another session of the role: `role_calls` uses one named
+after each Lambda function, for every service the function calls.
 
 What each S3 operation needs (S3 User Guide, "Required permissions for Amazon S3 API operations"):
 ListObjects(V2) ``s3:ListBucket`` on the bucket with ``s3:prefix``/``s3:delimiter``/``s3:max-keys``;

@@ -546,7 +546,7 @@ class RoleCalls:
                     resource=need.resource,
                     account_id=session.account_id,
                     principal_arn=self.role_arn,
-                    context={**session.global_context(), **need.context},
+                    context={**session.global_context(), "aws:RequestedRegion": call.region, **need.context},
                 )
                 found.append((request, self._decide(session, need, request)))
         return found

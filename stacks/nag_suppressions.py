@@ -27,6 +27,8 @@ import jsii
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
+from stacks.iam_report import ACCOUNT, REGION
+
 _JOB_NAMES = (
     "SageMaker job, model and endpoint-config names are generated per run; only a name pattern can be granted"
 )
@@ -78,8 +80,8 @@ REVIEWED_RULES: dict[str, list[tuple[str, str]]] = {
 _XRAY = "X-Ray tracing: AWS X-Ray has no resource types for sending traces (AWS documents Resource '*')"
 _XRAY_SAMPLING = "X-Ray sampling rules and targets of traced executions: no resource types"
 _LOG_DELIVERY = (
-    "Step Functions execution logging (vended log delivery): the CloudWatch Logs delivery and resource-policy "
-    "actions have no resource types; the Step Functions Developer Guide grants them on '*'"
+    "Step Functions execution logging (vended log delivery): the CloudWatch Logs delivery and "
+    "resource-policy actions have no resource types; the Step Functions Developer Guide grants them on '*'"
 )
 _FUNCTION_XRAY = {"xray:PutTraceSegments": _XRAY, "xray:PutTelemetryRecords": _XRAY}
 _STATE_MACHINE_LOGGING = {
@@ -142,6 +144,7 @@ DOCUMENTED_STAR: dict[str, str] = {
     ),
 }
 
+
 @dataclass(frozen=True)
 class LinterFinding:
     """One reviewed finding of the IAM linter (parliament), on one statement of one policy.
@@ -161,7 +164,7 @@ _STATE_MACHINE_POLICIES = (
     "TrainingWorkflowStateMachineRoleDefaultPolicy",
     "EvaluationWorkflowStateMachineRoleDefaultPolicy",
 )
-SAGEMAKER_ROLE_ARN = "arn:aws:iam::123456789012:role/tfmodellifecycle-sagemakerrole"
+SAGEMAKER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/tfmodellifecycle-sagemakerrole"
 IAM_LINTER_FINDINGS: list[LinterFinding] = [
     LinterFinding(
         "StorageKey",
@@ -169,6 +172,32 @@ IAM_LINTER_FINDINGS: list[LinterFinding] = [
         "Sid AccountAdministersAndDelegatesToIam",
         "The account administers its key (grants, key policy) and delegates use to IAM policies; without "
         "it nobody could manage the key (AWS KMS default key policy)",
+    ),
+    LinterFinding(
+        "StorageKey",
+        "RESOURCE_MISMATCH",
+        "Sid AccountAdministersAndDelegatesToIam",
+        "In a key policy Resource '*' is this key (linted as its ARN); the alias half of "
+        "kms:CreateAlias/UpdateAlias/DeleteAlias, and kms:ListAliases, are authorized by IAM policies "
+        "on the alias (AWS KMS Developer Guide, 'Controlling access to aliases'), not by the key policy",
+    ),
+    *(
+        LinterFinding(
+            role,
+            "CREDENTIALS_EXPOSURE",
+            f"sts:AssumeRole on arn:aws:iam::{ACCOUNT}:role/tfmodellifecycle-{role.lower()}",
+            "A trust policy exists to let its one service principal assume the role: the credentials go to "
+            "that AWS service only (the state machines' also pinned by aws:SourceArn and aws:SourceAccount)",
+        )
+        for role in (
+            "SageMakerRole",
+            "FunctionsValidateInputRole",
+            "FunctionsPlanAttemptRole",
+            "FunctionsEvaluatePredictionsRole",
+            "TrainingWorkflowStateMachineRole",
+            "EvaluationWorkflowStateMachineRole",
+            "EvaluationWorkflowStateMachineEventsRole",
+        )
     ),
     LinterFinding(
         "StorageKey",
@@ -190,7 +219,8 @@ IAM_LINTER_FINDINGS: list[LinterFinding] = [
             "PERMISSIONS_MANAGEMENT_ACTIONS",
             "logs:PutResourcePolicy on *",
             "Step Functions execution logging: CloudWatch Logs needs a resource policy letting the "
-            "delivery write to the log group (Step Functions Developer Guide, 'Logging using CloudWatch Logs')",
+            "delivery write to the log group "
+            "(Step Functions Developer Guide, 'Logging using CloudWatch Logs')",
         )
         for policy in _STATE_MACHINE_POLICIES
     ),
@@ -206,7 +236,7 @@ IAM_LINTER_FINDINGS: list[LinterFinding] = [
     LinterFinding(
         "EvaluationWorkflowStateMachineRoleDefaultPolicy",
         "RESOURCE_MISMATCH",
-        "states:DescribeExecution on arn:aws:states:us-east-1:123456789012:execution:"
+        f"states:DescribeExecution on arn:aws:states:{REGION}:{ACCOUNT}:execution:"
         "tfmodellifecycle-trainingworkflowstatemachine*",
         "The Service Authorization Reference lists two alternative resource types for DescribeExecution "
         "(standard `execution`, `express`); parliament demands both. The training workflow is standard: "
@@ -275,7 +305,11 @@ def _cfn_policies(stack: cdk.Stack) -> Iterator[tuple[iam.CfnPolicy, str, dict[s
     prefix = stack.node.path + "/"
     for child in stack.node.find_all():
         if isinstance(child, iam.CfnPolicy):
-            yield child, owner_path(child.node.path.removeprefix(prefix)), stack.resolve(child.policy_document)
+            yield (
+                child,
+                owner_path(child.node.path.removeprefix(prefix)),
+                stack.resolve(child.policy_document),
+            )
 
 
 def reviewed_acknowledgements(stack: cdk.Stack) -> tuple[list[tuple[IConstruct, str, str]], list[str]]:
@@ -288,7 +322,9 @@ def reviewed_acknowledgements(stack: cdk.Stack) -> tuple[list[tuple[IConstruct, 
             unreviewed = unreviewed_star_actions(owner, actions)
             problems += unreviewed
             if not unreviewed:
-                reasons = sorted({RESOURCE_STAR_ACTIONS[owner][action] for action in _reviewed(owner, actions)})
+                reasons = sorted(
+                    {RESOURCE_STAR_ACTIONS[owner][action] for action in _reviewed(owner, actions)}
+                )
                 found.append((policy, f"AwsSolutions-IAM5[{STAR}]", " / ".join(reasons)))
         for pattern, reason in REVIEWED_WILDCARDS.get(owner, []):
             for finding in _wildcard_findings(document):
@@ -339,7 +375,8 @@ class _AcknowledgeAtSynthesis:
 
 def suppress_reviewed_findings(stack: cdk.Stack) -> None:
     """Acknowledge exactly the reviewed findings, each on its own resource, when the stack is synthesized."""
-    cdk.Aspects.of(stack).add(_AcknowledgeAtSynthesis(stack))
+    # READONLY: after every aspect that could still add a grant.
+    cdk.Aspects.of(stack).add(_AcknowledgeAtSynthesis(stack), priority=cdk.AspectPriority.READONLY)
 
 
 def _find(stack: cdk.Stack, path: str) -> IConstruct:

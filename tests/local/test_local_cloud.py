@@ -72,6 +72,7 @@ def synth_tiny_stack(out: Path) -> None:
         code=lambda_.Code.from_asset(str(source)),
         environment={"TABLE_NAME": table.table_name},
     )
+    table.grant_read_data(function)  # the handler's GetItem: Lambdas act as their roles locally too
 
     record = tasks.DynamoPutItem(
         stack,

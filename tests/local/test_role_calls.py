@@ -65,7 +65,7 @@ def test_every_mapped_operation_is_one_of_the_services_api() -> None:
     for service, operations in OPERATIONS.items():
         model = session.get_service_model(service)
         assert set(operations) <= set(model.operation_names), service
-    assert S3_OPERATIONS <= set(session.get_service_model("s3").operation_names)
+    assert set(session.get_service_model("s3").operation_names) >= S3_OPERATIONS
 
 
 def test_iam_prefix_is_the_services_signing_name() -> None:
@@ -447,11 +447,11 @@ def test_an_unmapped_operation_is_refused_not_sent(cloud: Cloud) -> None:
     cloud.set_role_policy({"Effect": "Allow", "Action": "*", "Resource": "*"})
     with cloud.calls().acting():
         dynamodb, s3 = cloud.role_client("dynamodb"), cloud.role_client("s3")
-        with pytest.raises(UnmappedOperation, match="dynamodb.CreateBackup"):
+        with pytest.raises(UnmappedOperation, match=r"dynamodb\.CreateBackup"):
             dynamodb.create_backup(TableName=TABLE, BackupName="b")
-        with pytest.raises(UnmappedOperation, match="s3.DeleteBucketPolicy"):
+        with pytest.raises(UnmappedOperation, match=r"s3\.DeleteBucketPolicy"):
             s3.delete_bucket_policy(Bucket=BUCKET)
-        with pytest.raises(UnmappedOperation, match="sqs.ListQueues"):
+        with pytest.raises(UnmappedOperation, match=r"sqs\.ListQueues"):
             cloud.role_client("sqs").list_queues()
     assert cloud.client("s3").get_bucket_policy(Bucket=BUCKET)["Policy"]
 
