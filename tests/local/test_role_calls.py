@@ -400,7 +400,7 @@ def test_conditions_see_the_functions_context(cloud: Cloud) -> None:
 
 
 def test_sns_refusal_is_authorization_error_with_snss_spelling(cloud: Cloud) -> None:
-    owner_only = {
+    owner_only: dict[str, Any] = {
         "Version": "2012-10-17",
         "Statement": [
             {
