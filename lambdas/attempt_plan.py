@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from artifact_layout import CHECKPOINTS_PREFIX, EVALUATIONS_PREFIX, MODELS_PREFIX, TRANSFORM_PREFIX
+from attempt_state import TUNED_HYPERPARAMETERS, AttemptPlan
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from execution_input import ARTIFACTS_BUCKET_ENV, RUN_ID_PATTERN
@@ -41,8 +42,7 @@ MULTI_WORKER_HYPERPARAMETER: Final = "sagemaker_multi_worker_mirrored_strategy_e
 PROGRAM_HYPERPARAMETER: Final = "sagemaker_program"
 SUBMIT_DIRECTORY_HYPERPARAMETER: Final = "sagemaker_submit_directory"
 REGION_HYPERPARAMETER: Final = "sagemaker_region"
-# The names the tuning job's ParameterRanges cover: SageMaker refuses them as static too.
-TUNED_HYPERPARAMETERS: Final = ("learning-rate", "batch-size", "epochs")
+__all__ = ["TUNED_HYPERPARAMETERS", "AttemptPlan", "handler", "plan_attempt"]
 
 
 class InvalidAttemptEvent(ValueError):
@@ -138,7 +138,7 @@ def tuning_job_name(project_prefix: str, run_id: str, number: int) -> str:
 
 
 def plan_attempt(run: RunView, number: int, settings: PlanSettings) -> dict[str, Any]:
-    """``$.attempt`` for attempt ``number`` (1-based) of ``run``."""
+    """``$.attempt`` (an ``AttemptPlan``, as state data) for attempt ``number`` (1-based) of ``run``."""
     if number > run.gate.max_attempts:
         raise InvalidAttemptEvent(
             f"attempt: expected 1..gate.max_attempts ({run.gate.max_attempts}), got {number}"
@@ -154,27 +154,28 @@ def plan_attempt(run: RunView, number: int, settings: PlanSettings) -> dict[str,
     champion_job = check_sagemaker_name("champion transform job name", base + CHAMPION_TRANSFORM_SUFFIX)
     hyperparameters = attempt_hyperparameters(run, number, settings)
     artifacts = f"s3://{settings.artifacts_bucket}/"
-    return {
-        "number": number,
-        "model_name": check_sagemaker_name("model name", base),
-        "training_job_name": check_sagemaker_name("training job name", base),
-        "tuning_job_name": tuning_job_name(prefix, run.run_id, number),
-        "endpoint_config_name": check_sagemaker_name("endpoint config name", base),
-        "transform_job_name": transform_job,
-        "champion_transform_job_name": champion_job,
-        "hyperparameters": hyperparameters,
-        "static_hyperparameters": {
+    plan = AttemptPlan(
+        number=number,
+        model_name=check_sagemaker_name("model name", base),
+        training_job_name=check_sagemaker_name("training job name", base),
+        tuning_job_name=tuning_job_name(prefix, run.run_id, number),
+        endpoint_config_name=check_sagemaker_name("endpoint config name", base),
+        transform_job_name=transform_job,
+        champion_transform_job_name=champion_job,
+        hyperparameters=hyperparameters,
+        static_hyperparameters={
             name: value for name, value in hyperparameters.items() if name not in TUNED_HYPERPARAMETERS
         },
-        "stopping_condition": stopping_condition(run),
+        stopping_condition=stopping_condition(run),
         # SageMaker adds <job name>/output/model.tar.gz below the output path.
-        "training_output_uri": artifacts + MODELS_PREFIX,
+        training_output_uri=artifacts + MODELS_PREFIX,
         # Per attempt: a spot restart resumes its own job, a retry with more epochs starts afresh.
-        "checkpoint_uri": f"{artifacts}{CHECKPOINTS_PREFIX}{base}/",
-        "transform_output_uri": f"{artifacts}{TRANSFORM_PREFIX}{transform_job}/",
-        "champion_transform_output_uri": f"{artifacts}{TRANSFORM_PREFIX}{champion_job}/",
-        "report_uri": f"{artifacts}{EVALUATIONS_PREFIX}{base}/",
-    }
+        checkpoint_uri=f"{artifacts}{CHECKPOINTS_PREFIX}{base}/",
+        transform_output_uri=f"{artifacts}{TRANSFORM_PREFIX}{transform_job}/",
+        champion_transform_output_uri=f"{artifacts}{TRANSFORM_PREFIX}{champion_job}/",
+        report_uri=f"{artifacts}{EVALUATIONS_PREFIX}{base}/",
+    )
+    return plan.model_dump()
 
 
 def attempt_hyperparameters(run: RunView, number: int, settings: PlanSettings) -> dict[str, str]:

@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from model_registry import EVALUATION_METRICS, RECORDS_METRIC
 from plain_numbers import plain_decimal
 from png_heatmap import render_confusion_png
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from s3_uris import S3UriError, s3_prefix, split_s3_uri
 from validation_messages import describe_validation_error, expected
 
@@ -331,7 +331,9 @@ class _Event(BaseModel):
 
     @field_validator("predictions_uri", "report_uri", check_fields=False)
     @classmethod
-    def _prefix(cls, value: str) -> str:
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             return s3_prefix(value)
         except S3UriError as err:
@@ -340,10 +342,17 @@ class _Event(BaseModel):
 
 class ChampionPredictions(_Event):
     # A state machine cannot leave an object out of a payload conditionally, so the
-    # workflow may always send the champion and say whether there is one.
+    # workflow may always send the champion and say whether there is one: `{"present": false}`.
     present: bool = True
-    model_name: str = Field(min_length=1)
-    predictions_uri: str
+    model_name: str | None = Field(default=None, min_length=1)
+    predictions_uri: str | None = None
+
+    @model_validator(mode="after")
+    def _named_when_present(self) -> ChampionPredictions:
+        for field in ("model_name", "predictions_uri"):
+            if self.present and getattr(self, field) is None:
+                raise expected(f"a {field} for the champion that is present", field=field)
+        return self
 
 
 class EvaluationEvent(_Event):
@@ -367,6 +376,7 @@ def evaluate(event: EvaluationEvent, s3: Any) -> dict[str, Any]:
     )
     champion = None
     if event.champion is not None and event.champion.present:
+        assert event.champion.model_name is not None and event.champion.predictions_uri is not None
         champion = evaluate_model(
             s3,
             model_name=event.champion.model_name,

@@ -1,19 +1,18 @@
 """Validate and complete a workflow's execution input (the ``ValidateInput`` state).
 
 The pydantic models below are the one execution-input schema: the Lambda, local
-mode and the operator CLI all validate with them. The input may give any subset
-of the settings; it is deep-merged over the defaults the CDK app writes into
-``TRAINING_DEFAULTS`` / ``EVALUATION_DEFAULTS`` (same shape as the settings), and
-the merged result must be complete and valid. See docs/architecture.md, ``$.run``.
+mode and the operator CLI all validate with them. Their sections (hyperparameters,
+training, processing, tuning, transform, gate) are run_settings.py's, which also
+validate cdk.json at synth. The input may give any subset of the settings; it is
+deep-merged over the defaults the CDK app writes into ``TRAINING_DEFAULTS`` /
+``EVALUATION_DEFAULTS`` (same shape as the settings), and the merged result must be
+complete and valid. See docs/architecture.md, ``$.run``.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -22,26 +21,31 @@ from artifact_layout import PREPARED_PREFIX
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambda_env import env_json_object, env_str
-from model_registry import EVALUATION_METRICS
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    PlainValidator,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
-    field_validator,
     model_validator,
 )
-from s3_uris import S3_SCHEME, S3UriError, s3_prefix, split_s3_uri
-from sagemaker_api import (
-    PROCESSING_INSTANCE_TYPE,
-    TRAINING_INSTANCE_TYPE,
-    TRANSFORM_INSTANCE_TYPE,
-    SageMakerEnum,
+from run_settings import (
+    SYNTH_CHECKED,
+    GateMetric,
+    GateSettings,
+    Hyperparameters,
+    ProcessingSettings,
+    Section,
+    TrainingSettings,
+    TransformSettings,
+    TuningSettings,
+    UnitInterval,
+    check_last_attempt_epochs,
 )
+from s3_uris import S3_SCHEME, S3UriError, s3_prefix, split_s3_uri
+from sagemaker_api import PROCESSING_INSTANCE_TYPE, TRAINING_INSTANCE_TYPE, TRANSFORM_INSTANCE_TYPE
 from validation_messages import describe_validation_error, expected, show_value
 
 logger = Logger()
@@ -49,29 +53,14 @@ _Model = TypeVar("_Model", bound=BaseModel)
 
 RUN_ID_TIME_FORMAT: Final = "%y%m%d%H%M%S"
 RUN_ID_PATTERN: Final = r"^[a-z0-9-]{1,24}$"
-
-MAX_RUNTIME_SECONDS: Final = 5 * 24 * 3600
-MAX_EPOCHS: Final = 1000
-MAX_INSTANCES: Final = 100
 MAX_REASON_CHARS: Final = 256
-# Hyperparameters reach SageMaker as a string map (and the training script as
-# command-line arguments): keep the map small, names argparse-friendly, and the
-# ``sagemaker_`` names (entry point, code location, distribution) to the workflow.
-HYPERPARAMETER_NAME_PATTERN: Final = r"^[a-zA-Z0-9_-]{1,64}$"
-RESERVED_HYPERPARAMETER_PREFIX: Final = "sagemaker_"
-MAX_HYPERPARAMETERS: Final = 50
-MAX_HYPERPARAMETER_VALUE_CHARS: Final = 1024
-MAX_HYPERPARAMETER_TOTAL_CHARS: Final = 8192
 
 TRAINING_DEFAULTS_ENV: Final = "TRAINING_DEFAULTS"
 EVALUATION_DEFAULTS_ENV: Final = "EVALUATION_DEFAULTS"
 DATA_BUCKET_ENV: Final = "DATA_BUCKET"
 ARTIFACTS_BUCKET_ENV: Final = "ARTIFACTS_BUCKET"
 
-
-# Validation context: botocore shape → the default value the CDK app checked against it at synth.
-SYNTH_CHECKED: Final = "synth_checked"
-# Where the defaults hold each value the app checked against SageMaker's model.
+# Where the defaults hold each value the app checked against SageMaker's model (run_settings.SYNTH_CHECKED).
 _SYNTH_CHECKED_FIELDS: Final = {
     TRAINING_INSTANCE_TYPE.shape: ("training", "instance_type"),
     PROCESSING_INSTANCE_TYPE.shape: ("processing", "instance_type"),
@@ -120,193 +109,18 @@ def _project_prefix(value: str, info: ValidationInfo) -> str:
     return uri
 
 
-def _sagemaker_value(api: SageMakerEnum) -> Callable[[str, ValidationInfo], str]:
-    """A validator: ``value`` must be one SageMaker's API model allows (instance types...).
-
-    The configured default passes as is: the CDK app checked it at synth with its own botocore,
-    which may know instance types newer than the botocore of the Lambda runtime.
-    """
-
-    def check(value: str, info: ValidationInfo) -> str:
-        if value == (info.context or {}).get(SYNTH_CHECKED, {}).get(api.shape):
-            return value
-        what = api.expectation(value)
-        if what is not None:
-            raise expected(what)
-        return value
-
-    return check
-
-
-def _gate_metric(value: str) -> str:
-    if value not in EVALUATION_METRICS:
-        raise expected(f"one of {', '.join(EVALUATION_METRICS)}")
-    return value
-
-
-def _hyperparameter_name(name: str) -> str:
-    if not re.match(HYPERPARAMETER_NAME_PATTERN, name):
-        raise expected("a hyperparameter name of 1-64 letters, digits, '_' or '-'", got=name)
-    if name.startswith(RESERVED_HYPERPARAMETER_PREFIX):
-        raise expected(f"a name not starting with '{RESERVED_HYPERPARAMETER_PREFIX}' (set by the workflow)")
-    # "batch_size" would reach the script as an unknown --batch_size and be silently ignored.
-    spelled = {field.alias or key: key for key, field in Hyperparameters.model_fields.items()}
-    canonical = name.replace("_", "-").lower()
-    if canonical in spelled and canonical != name:
-        raise expected(f"the spelling '{canonical}' (the training script's argument name)", got=name)
-    return name
-
-
-def _hyperparameter_value(value: Any) -> str | int | float | bool:
-    # One check instead of a str|int|float|bool union, whose errors come one per member.
-    if isinstance(value, str):
-        if len(value) > MAX_HYPERPARAMETER_VALUE_CHARS:
-            raise expected(f"a string of at most {MAX_HYPERPARAMETER_VALUE_CHARS} characters")
-        return value
-    if isinstance(value, float) and not math.isfinite(value):
-        raise expected("a finite number")
-    if isinstance(value, bool | int | float):
-        return value
-    raise expected("a string, integer, number or boolean (hyperparameters cannot be nested)")
-
-
 # WithJsonSchema: custom validators are invisible to the generated schema, the CLI still wants the shape.
 S3Prefix = Annotated[
     str,
     AfterValidator(_project_prefix),
     WithJsonSchema({"type": "string", "pattern": "^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+"}),
 ]
-TrainingInstanceType = Annotated[
-    str,
-    AfterValidator(_sagemaker_value(TRAINING_INSTANCE_TYPE)),
-    WithJsonSchema(TRAINING_INSTANCE_TYPE.json_schema()),
-]
-ProcessingInstanceType = Annotated[
-    str,
-    AfterValidator(_sagemaker_value(PROCESSING_INSTANCE_TYPE)),
-    WithJsonSchema(PROCESSING_INSTANCE_TYPE.json_schema()),
-]
-TransformInstanceType = Annotated[
-    str,
-    AfterValidator(_sagemaker_value(TRANSFORM_INSTANCE_TYPE)),
-    WithJsonSchema(TRANSFORM_INSTANCE_TYPE.json_schema()),
-]
-InstanceCount = Annotated[int, Field(ge=1, le=MAX_INSTANCES)]
-UnitInterval = Annotated[float, Field(ge=0.0, le=1.0)]
-Seconds = Annotated[int, Field(ge=60, le=MAX_RUNTIME_SECONDS)]
-GateMetric = Annotated[
-    str,
-    AfterValidator(_gate_metric),
-    WithJsonSchema({"type": "string", "enum": list(EVALUATION_METRICS)}),
-]
-HyperparameterName = Annotated[
-    str,
-    AfterValidator(_hyperparameter_name),
-    WithJsonSchema({"type": "string", "pattern": HYPERPARAMETER_NAME_PATTERN}),
-]
-HyperparameterValue = Annotated[
-    str | int | float | bool,
-    PlainValidator(_hyperparameter_value),
-    WithJsonSchema({"type": ["string", "integer", "number", "boolean"]}),
-]
 
 
-# --- settings models -----------------------------------------------------------------------------
+# --- the workflows' settings: run_settings' sections, plus what only an execution sets ------------
 
 
-class _Settings(BaseModel):
-    # strict: "12" is not an int and 1 is not a bool; a float field still takes an int.
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
-
-
-class Hyperparameters(BaseModel):
-    """The training script's arguments: three known ones, bounded, plus any scalar extras."""
-
-    model_config = ConfigDict(
-        extra="allow",
-        strict=True,
-        allow_inf_nan=False,
-        # Aliases only ("batch-size"); populate_by_name stays off so "batch_size" is an extra, refused below.
-        json_schema_extra={"propertyNames": {"pattern": HYPERPARAMETER_NAME_PATTERN}},
-    )
-    __pydantic_extra__: dict[HyperparameterName, HyperparameterValue] = Field(init=False)
-
-    epochs: int = Field(ge=1, le=MAX_EPOCHS)
-    batch_size: int = Field(alias="batch-size", ge=1, le=65536)
-    learning_rate: float = Field(alias="learning-rate", gt=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _bounded_size(self) -> Hyperparameters:
-        values = self.model_dump(by_alias=True)
-        if len(values) > MAX_HYPERPARAMETERS:
-            raise expected(f"at most {MAX_HYPERPARAMETERS} hyperparameters", got=len(values))
-        total = sum(len(name) + len(str(value)) for name, value in values.items())
-        if total > MAX_HYPERPARAMETER_TOTAL_CHARS:
-            raise expected(
-                f"at most {MAX_HYPERPARAMETER_TOTAL_CHARS} characters of names and values in total",
-                got=total,
-            )
-        return self
-
-
-class TrainingSettings(_Settings):
-    # Tuning trials run on the training instance type too.
-    instance_type: TrainingInstanceType
-    instance_count: InstanceCount
-    use_spot: bool
-    max_runtime_seconds: Seconds
-    max_wait_seconds: Seconds | None = None
-    volume_size_gb: int = Field(ge=1, le=16384)
-
-    @field_validator("max_wait_seconds")
-    @classmethod
-    def _spot_needs_wait(cls, value: int | None, info: ValidationInfo) -> int | None:
-        # SageMaker rejects managed spot training without MaxWaitTimeInSeconds >= MaxRuntimeInSeconds.
-        runtime = info.data.get("max_runtime_seconds")
-        if info.data.get("use_spot") and runtime is not None and (value is None or value < runtime):
-            raise expected(
-                f"at least training.max_runtime_seconds ({runtime}) when training.use_spot is true"
-            )
-        return value
-
-
-class ProcessingSettings(_Settings):
-    """The Preprocess step's processing job: an instance type and count."""
-
-    instance_type: ProcessingInstanceType
-    instance_count: InstanceCount
-
-
-class TransformSettings(_Settings):
-    """Batch transform (evaluation): an instance type and count."""
-
-    instance_type: TransformInstanceType
-    instance_count: InstanceCount
-
-
-class TuningSettings(_Settings):
-    enabled: bool
-    max_jobs: int = Field(ge=1, le=100)
-    max_parallel_jobs: int = Field(ge=1, le=100)
-
-    @field_validator("max_parallel_jobs")
-    @classmethod
-    def _not_above_max_jobs(cls, value: int, info: ValidationInfo) -> int:
-        max_jobs = info.data.get("max_jobs")
-        if max_jobs is not None and value > max_jobs:
-            raise expected(f"at most tuning.max_jobs ({max_jobs})")
-        return value
-
-
-class GateSettings(_Settings):
-    metric: GateMetric
-    threshold: UnitInterval
-    tolerance: UnitInterval
-    max_attempts: int = Field(ge=1, le=10)
-    retrain_epoch_increment: int = Field(ge=0, le=MAX_EPOCHS)
-
-
-class TrainingRunSettings(_Settings):
+class TrainingRunSettings(Section):
     """The training workflow's settings: ``$.run`` without the derived ``run_id`` and ``preprocess``."""
 
     raw_data_uri: S3Prefix | None = None
@@ -337,26 +151,18 @@ class TrainingRunSettings(_Settings):
 
     @model_validator(mode="after")
     def _last_attempt_epochs(self) -> TrainingRunSettings:
-        # Each retry trains retrain_epoch_increment more epochs; the last attempt must stay in bounds.
-        last = self.hyperparameters.epochs + (self.gate.max_attempts - 1) * self.gate.retrain_epoch_increment
-        if last > MAX_EPOCHS:
-            raise expected(
-                f"epochs + (gate.max_attempts - 1) * gate.retrain_epoch_increment <= {MAX_EPOCHS} "
-                "(the epochs of the last attempt)",
-                field="hyperparameters.epochs",
-                got=last,
-            )
+        check_last_attempt_epochs(self.hyperparameters, self.gate, "gate")
         return self
 
 
-class EvaluationRunSettings(_Settings):
+class EvaluationRunSettings(Section):
     """The evaluation workflow's settings (its output adds ``run_id``)."""
 
     data_uri: S3Prefix
     retrain_raw_data_uri: S3Prefix | None = None
     threshold: UnitInterval
-    # The metric compared with the threshold (evaluate_predictions computes them all).
-    metric: GateMetric = "accuracy"
+    # The metric compared with the threshold (the defaults give cdk.json's quality_gate.metric).
+    metric: GateMetric
     transform: TransformSettings
     retrain: bool = True
 

@@ -1,10 +1,10 @@
 """The enumerated values SageMaker's API accepts, read from botocore's service model.
 
-The one place that knows them: the cdk.json settings (stacks/settings.py, at synth), the
-execution-input validation (execution_input.py, in the ValidateInput Lambda) and the operator
-CLI's ``--dry-run`` all check with ``SageMakerEnum.expectation``, so ``ml.fake.huge`` is refused
-before anything is created, not by CreateTrainingJob. The Lambda runtime ships boto3/botocore;
-it reads the model of the botocore it has (loaded once, on first use).
+The one place that knows them: the run settings (run_settings.py), which validate cdk.json at
+synth (stacks/settings.py) and the execution input (execution_input.py, in the ValidateInput
+Lambda and the operator CLI's ``--dry-run``), check with ``SageMakerEnum.expectation``, so
+``ml.fake.huge`` is refused before anything is created, not by CreateTrainingJob. The Lambda
+runtime ships boto3/botocore; it reads the model of the botocore it has (loaded once, on first use).
 """
 
 from __future__ import annotations

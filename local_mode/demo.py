@@ -25,7 +25,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from lambdas.model_registry import STATUS_INDEX, ModelStatus
+from lambdas.model_registry import deployed_names, read_models
 from local_mode.demo_data import Variant, digits_images, write_digits_raw
 from local_mode.session import LocalSession, open_session, write_session_file
 from training_code.contract import PREPROCESSING_ENTRY_POINT, TRANSFORM_CHANNEL
@@ -166,19 +166,14 @@ class Demo:
     # -- registry --------------------------------------------------------------------------------
 
     def models(self) -> list[dict[str, Any]]:
-        table = self.session.cloud.client("dynamodb")
-        items = table.scan(TableName=str(self.outputs["ModelRegistryTableName"]))["Items"]
-        return sorted((_plain(item) for item in items), key=lambda item: str(item.get("created_at", "")))
+        """The registry, oldest model first."""
+        table = str(self.outputs["ModelRegistryTableName"])
+        return read_models(self.session.cloud.client("dynamodb"), table)[::-1]
 
     def deployed(self) -> list[str]:
-        response = self.session.cloud.client("dynamodb").query(
-            TableName=str(self.outputs["ModelRegistryTableName"]),
-            IndexName=STATUS_INDEX,
-            KeyConditionExpression="#s = :d",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":d": {"S": ModelStatus.DEPLOYED.value}},
+        return deployed_names(
+            self.session.cloud.client("dynamodb"), str(self.outputs["ModelRegistryTableName"])
         )
-        return [item["model_name"]["S"] for item in response["Items"]]
 
     def show_registry(self) -> None:
         table = Table(title="Model registry")
@@ -332,22 +327,3 @@ def _epoch_printer(console: Console) -> Callable[[str, str], None]:
             console.print(f"    [dim]{job_name}[/] {line}")
 
     return emit
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    return {key: _jsonable(deserializer.deserialize(value)) for key, value in item.items()}
-
-
-def _jsonable(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value

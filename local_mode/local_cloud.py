@@ -10,7 +10,7 @@ queue subscribed, so tests can read notifications back.
 
 Before an execution starts, the state machine's definition is checked against its role's policies
 (`iam_check`); every SageMaker Task is served by the local SageMaker backend given to LocalCloud
-(`sagemaker_tasks`), with its requests and responses validated against the API model.
+(`sagemaker_tasks`), its requests validated by that backend and its responses against the API model.
 
 moto's backends are process-global: one LocalCloud at a time per process.
 """
@@ -383,7 +383,8 @@ class LocalCloud:
     `wait_cap_seconds` / `retry_interval_cap_seconds`: the longest a Wait state / a Retry interval
     really waits (None: as long as the definition says).
     `check_iam`: check each state machine's definition against its role before its first run.
-    `validate_sagemaker_api`: validate SageMaker requests and responses against botocore's model.
+    `validate_sagemaker_api`: check each SageMaker Task's response against botocore's model (requests are
+    validated once, by the local SageMaker's API layer).
     `deploy_log`: where the CDK CLI's output goes (default: a scratch folder removed on close).
     """
 

@@ -45,6 +45,7 @@ from local_mode.sagemaker_shapes import (
     failure_reason,
     utcnow,
 )
+from local_mode.tfs_emulation import ModelStore
 
 LogCallback = Callable[[str, str], None]
 
@@ -71,12 +72,21 @@ class JobServices:
     on_log: LogCallback | None = None
     access: Any = None  # a role_access.RoleAccess: jobs then act as their roles; None: no checks
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    models: ModelStore = field(init=False)  # model archives, loaded once per (ModelDataUrl, ETag)
+
+    def __post_init__(self) -> None:
+        self.models = ModelStore(self.s3, self.workdir / "models")
 
     def s3_for(self, role_arn: str | None) -> Any:
         """The S3 client a job uses: bound to its execution role when access checks are on."""
         if self.access is None or not role_arn:
             return self.s3
         return self.access.s3_for(role_arn)
+
+    def model_client(self, role_arn: str | None) -> Any:
+        """The client a container reads its model archive with: the model's role when access checks
+        are on, else None (the store's own client)."""
+        return self.s3_for(role_arn) if self.access is not None and role_arn else None
 
     def job_root(self, kind: str, name: str) -> Path:
         """A fresh folder for one job: ``<workdir>/<kind>/<name>-XXXX`` (retries never share state)."""

@@ -1,14 +1,18 @@
-"""A local SageMaker: the API calls a state machine makes, run for real on this machine.
+"""A local SageMaker: the API calls a state machine makes, run on this machine.
 
-``LocalSageMaker`` takes SageMaker API requests (PascalCase members, as in botocore's
-service model) and returns the API's responses. Jobs block until they end and return their
-final Describe* response, which is what a Step Functions ``.sync`` task yields:
+``LocalSageMaker`` is the API layer: it takes SageMaker API requests (PascalCase members, as in
+botocore's service model), validates each one once (``@_api``: botocore's model, then the
+operation's own rules), and returns the API's responses. Jobs block until they end and return
+their final Describe* response, which is what a Step Functions ``.sync`` task yields. What a job
+does is its ``JobRunner``'s (``job_runner``); the default, ``SubprocessRunner``, runs for real:
 
 * training and processing jobs run their scripts as subprocesses (``local_jobs``),
-* tuning jobs run their training jobs one by one with random search (``local_tuning``),
 * transform jobs and endpoints serve the model through an in-process emulation of the
-  SageMaker TensorFlow Serving container (``tfs_emulation``, ``batch_transform``),
-* endpoints answer on 127.0.0.1 with the SageMaker Runtime paths (``endpoint_server``).
+  SageMaker TensorFlow Serving container (``tfs_emulation``, ``batch_transform``).
+
+Whatever the runner, tuning jobs run their training jobs one by one with random search
+(``local_tuning``) and endpoints answer on 127.0.0.1 with the SageMaker Runtime paths
+(``endpoint_server``).
 
 Everything is kept in memory; S3 goes through the boto3 client handed in (moto in local mode).
 See docs/local-mode.md for what is emulated how, and what is not.
@@ -16,6 +20,8 @@ See docs/local-mode.md for what is emulated how, and what is not.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import sys
 import threading
@@ -31,7 +37,8 @@ from botocore.exceptions import ClientError
 
 from local_mode.batch_transform import TransformJob
 from local_mode.endpoint_server import EndpointServer, ServedModel
-from local_mode.local_jobs import JobServices, LogCallback, ProcessingJob, SpotInterruption, TrainingJob
+from local_mode.job_runner import JobRunner, SubprocessRunner
+from local_mode.local_jobs import JobServices, LogCallback, SpotInterruption
 from local_mode.local_tuning import run_tuning_job, validate_tuning_request
 from local_mode.s3_io import S3TransferError, S3Uri
 from local_mode.sagemaker_shapes import (
@@ -43,9 +50,13 @@ from local_mode.sagemaker_shapes import (
     utcnow,
     validate_request,
 )
-from local_mode.tfs_emulation import ModelStore, TfsContainer
+from local_mode.tfs_emulation import TfsContainer
 
-__all__ = ["LocalSageMaker", "SageMakerApiError"]
+__all__ = ["JobRunner", "LocalSageMaker", "SageMakerApiError", "SubprocessRunner"]
+
+Request = dict[str, Any]
+_Method = Callable[[Any, Request], dict[str, Any]]
+_Operation = Callable[..., dict[str, Any]]  # called with the request, or none (List*)
 
 # SageMaker's messages when the execution role may not read the model data.
 CREATE_MODEL_ACCESS_DENIED = (
@@ -63,6 +74,31 @@ HEALTH_CHECK_FAILURE = (
     "The primary container for production variant {variant} did not pass the ping health check. "
     "Please check CloudWatch logs for this endpoint."
 )
+
+
+def _api(operation: str, *rules: Callable[[Request], None]) -> Callable[[_Method], _Operation]:
+    """An API operation: the one place its request is validated (botocore's model, then ``rules``).
+
+    Requests that change something (not Describe*/List*) and succeed are kept in ``requests``.
+    """
+
+    def decorate(method: _Method) -> _Operation:
+        @functools.wraps(method)
+        def call(self: LocalSageMaker, request: Request | None = None) -> dict[str, Any]:
+            request = {} if request is None else request
+            validate_request(operation, request)
+            for rule in rules:
+                rule(request)
+            response = method(self, request)
+            if not operation.startswith(("Describe", "List")):
+                with self._lock:
+                    self.requests.append((operation, json.loads(json.dumps(request, default=str))))
+            return response
+
+        call.api_operation = operation  # type: ignore[attr-defined]
+        return call
+
+    return decorate
 
 
 @dataclass
@@ -113,6 +149,9 @@ class LocalSageMaker:
     request's ``RoleArn``; transform jobs, endpoints and CreateModel's check of the model data:
     the model's ``ExecutionRoleArn``), and a refused request fails it with SageMaker's error.
     Without it (the default) every transfer uses ``s3_client`` unchecked.
+
+    ``runner`` runs the jobs (``job_runner.JobRunner``; default ``SubprocessRunner``, the real
+    scripts). ``requests`` lists every request that changed something, as ``(operation, request)``.
     """
 
     def __init__(
@@ -127,16 +166,18 @@ class LocalSageMaker:
         endpoint_transitional_describes: int = 1,
         deployment_timeout_s: float = 600.0,
         access: Any = None,
+        runner: JobRunner | None = None,
     ) -> None:
         self.s3 = s3_client
         self.access = access
+        self.runner: JobRunner = runner if runner is not None else SubprocessRunner()
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.arns = Arns(region, account_id)
         self.services = JobServices(s3_client, self.workdir, self.arns, python, on_log, access)
-        self.models = ModelStore(s3_client, self.workdir / "models")
         self.server = EndpointServer(account_id=account_id)
-        self._transitional_describes = endpoint_transitional_describes
+        self.endpoint_transitional_describes = endpoint_transitional_describes
+        self.requests: list[tuple[str, Request]] = []
         self._deployment_timeout = deployment_timeout_s
         self._deployer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="endpoint-deploy")
         self._lock = threading.RLock()
@@ -150,6 +191,26 @@ class LocalSageMaker:
         self._endpoints: dict[str, _Endpoint] = {}
         self._endpoint_faults: dict[str, str] = {}
         self._spot_interruptions: dict[str, SpotInterruption] = {}
+
+    def reset(self) -> None:
+        """Forget every job, model, config, endpoint, fault and recorded request (between tests)."""
+        self.clear_faults()
+        with self._lock:
+            self.requests.clear()
+            for endpoint in self._endpoints.values():
+                endpoint.deleted = True
+                self.server.withdraw(endpoint.name)
+            for records in (
+                self._endpoints,
+                self._training_jobs,
+                self._processing_jobs,
+                self._tuning_jobs,
+                self._tuning_summaries,
+                self._transform_jobs,
+                self._model_records,
+                self._endpoint_configs,
+            ):
+                records.clear()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -211,10 +272,9 @@ class LocalSageMaker:
 
     # -- training ----------------------------------------------------------------------------------
 
-    def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
+    @_api("CreateTrainingJob", lambda request: _validate_spot(request))
+    def create_training_job(self, request: Request) -> dict[str, Any]:
         """Run the job to its end; returns DescribeTrainingJob's response (``.sync``)."""
-        validate_request("CreateTrainingJob", request)
-        _validate_spot(request)
         return self._run_training(request, tuning_job_arn=None)
 
     def _run_training(self, request: dict[str, Any], tuning_job_arn: str | None) -> dict[str, Any]:
@@ -235,31 +295,32 @@ class LocalSageMaker:
         return self._finish(
             self._training_jobs,
             name,
-            lambda: TrainingJob(
+            lambda: self.runner.train(
                 self.services, request, tuning_job_arn=tuning_job_arn, interruption=interruption
-            ).run(),
+            ),
         )
 
+    @_api("DescribeTrainingJob")
     def describe_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._describe(self._training_jobs, request["TrainingJobName"])
 
     # -- processing --------------------------------------------------------------------------------
 
-    def create_processing_job(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("CreateProcessingJob", request)
+    @_api("CreateProcessingJob")
+    def create_processing_job(self, request: Request) -> dict[str, Any]:
         name = request["ProcessingJobName"]
         arn = self.arns("processing-job", name)
         self._claim(self._processing_jobs, name, _in_progress(request, "ProcessingJob", arn))
-        return self._finish(self._processing_jobs, name, lambda: ProcessingJob(self.services, request).run())
+        return self._finish(self._processing_jobs, name, lambda: self.runner.process(self.services, request))
 
+    @_api("DescribeProcessingJob")
     def describe_processing_job(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._describe(self._processing_jobs, request["ProcessingJobName"])
 
     # -- tuning ------------------------------------------------------------------------------------
 
-    def create_hyper_parameter_tuning_job(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("CreateHyperParameterTuningJob", request)
-        validate_tuning_request(request)
+    @_api("CreateHyperParameterTuningJob", validate_tuning_request)
+    def create_hyper_parameter_tuning_job(self, request: Request) -> dict[str, Any]:
         name = request["HyperParameterTuningJobName"]
         arn = self.arns("hyper-parameter-tuning-job", name)
         placeholder = _in_progress(
@@ -278,9 +339,11 @@ class LocalSageMaker:
 
         return self._finish(self._tuning_jobs, name, run)
 
+    @_api("DescribeHyperParameterTuningJob")
     def describe_hyper_parameter_tuning_job(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._describe(self._tuning_jobs, request["HyperParameterTuningJobName"])
 
+    @_api("ListTrainingJobsForHyperParameterTuningJob")
     def list_training_jobs_for_hyper_parameter_tuning_job(self, request: dict[str, Any]) -> dict[str, Any]:
         name = request["HyperParameterTuningJobName"]
         self._describe(self._tuning_jobs, name)
@@ -288,9 +351,8 @@ class LocalSageMaker:
 
     # -- batch transform ---------------------------------------------------------------------------
 
-    def create_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("CreateTransformJob", request)
-        TransformJob.validate(request)
+    @_api("CreateTransformJob", TransformJob.validate)
+    def create_transform_job(self, request: Request) -> dict[str, Any]:
         model = self._model(request["ModelName"])
         name = request["TransformJobName"]
         arn = self.arns("transform-job", name)
@@ -300,16 +362,17 @@ class LocalSageMaker:
         return self._finish(
             self._transform_jobs,
             name,
-            lambda: TransformJob(self.services, request, url, self.models, role_arn=role).run(),
+            lambda: self.runner.transform(self.services, request, url, role),
         )
 
+    @_api("DescribeTransformJob")
     def describe_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._describe(self._transform_jobs, request["TransformJobName"])
 
     # -- models and endpoint configs ---------------------------------------------------------------
 
-    def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("CreateModel", request)
+    @_api("CreateModel")
+    def create_model(self, request: Request) -> dict[str, Any]:
         name = request["ModelName"]
         arn = self.arns("model", name)
         url = _model_data_url(request)
@@ -342,9 +405,11 @@ class LocalSageMaker:
             }
         return {"ModelArn": arn}
 
+    @_api("DescribeModel")
     def describe_model(self, request: dict[str, Any]) -> dict[str, Any]:
         return dict(self._model(request["ModelName"]))
 
+    @_api("DeleteModel")
     def delete_model(self, request: dict[str, Any]) -> dict[str, Any]:
         self._model(request["ModelName"])
         with self._lock:
@@ -360,8 +425,8 @@ class LocalSageMaker:
             )
         return record
 
-    def create_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("CreateEndpointConfig", request)
+    @_api("CreateEndpointConfig")
+    def create_endpoint_config(self, request: Request) -> dict[str, Any]:
         name = request["EndpointConfigName"]
         arn = self.arns("endpoint-config", name)
         for variant in request["ProductionVariants"]:
@@ -377,9 +442,11 @@ class LocalSageMaker:
             }
         return {"EndpointConfigArn": arn}
 
+    @_api("DescribeEndpointConfig")
     def describe_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
         return dict(self._endpoint_config(request["EndpointConfigName"]))
 
+    @_api("DeleteEndpointConfig")
     def delete_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
         self._endpoint_config(request["EndpointConfigName"])
         with self._lock:
@@ -396,8 +463,8 @@ class LocalSageMaker:
 
     # -- endpoints ---------------------------------------------------------------------------------
 
-    def create_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("CreateEndpoint", request)
+    @_api("CreateEndpoint")
+    def create_endpoint(self, request: Request) -> dict[str, Any]:
         name, config_name = request["EndpointName"], request["EndpointConfigName"]
         arn = self.arns("endpoint", name)
         self._endpoint_config(config_name)
@@ -408,13 +475,13 @@ class LocalSageMaker:
                     "ValidationException", f'Cannot create already existing endpoint "{arn}".'
                 )
             endpoint = _Endpoint(name, arn, config_name, "Creating", now, now)
-            endpoint.transitional_describes_left = self._transitional_describes
+            endpoint.transitional_describes_left = self.endpoint_transitional_describes
             self._endpoints[name] = endpoint
             endpoint.pending = self._deployer.submit(self._deploy, endpoint, config_name)
         return {"EndpointArn": arn}
 
-    def update_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
-        validate_request("UpdateEndpoint", request)
+    @_api("UpdateEndpoint")
+    def update_endpoint(self, request: Request) -> dict[str, Any]:
         name, config_name = request["EndpointName"], request["EndpointConfigName"]
         endpoint = self._endpoint(name)
         self._endpoint_config(config_name)
@@ -427,10 +494,11 @@ class LocalSageMaker:
             endpoint.status = "Updating"
             endpoint.pending_config, endpoint.pending_since = config_name, utcnow()
             endpoint.modified = endpoint.pending_since
-            endpoint.transitional_describes_left = self._transitional_describes
+            endpoint.transitional_describes_left = self.endpoint_transitional_describes
             endpoint.pending = self._deployer.submit(self._deploy, endpoint, config_name)
         return {"EndpointArn": endpoint.arn}
 
+    @_api("DescribeEndpoint")
     def describe_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         endpoint = self._endpoint(request["EndpointName"])
         with self._lock:
@@ -443,6 +511,7 @@ class LocalSageMaker:
         with self._lock:
             return endpoint.describe()
 
+    @_api("DeleteEndpoint")
     def delete_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
         endpoint = self._endpoint(request["EndpointName"])
         with self._lock:
@@ -451,8 +520,8 @@ class LocalSageMaker:
             self.server.withdraw(endpoint.name)
         return {}
 
-    def list_endpoints(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
-        request = request or {}
+    @_api("ListEndpoints")
+    def list_endpoints(self, request: Request) -> dict[str, Any]:
         with self._lock:
             endpoints = [e.describe() for e in self._endpoints.values()]
         if "NameContains" in request:
@@ -491,9 +560,9 @@ class LocalSageMaker:
                 raise RuntimeError(fault)
             model = self._model(variant["ModelName"])
             url = _model_data_url(model)
-            role = model.get("ExecutionRoleArn")
-            s3 = self.services.s3_for(role) if self.access is not None and role else None
-            container = TfsContainer(self.models.load(url, s3))
+            container = TfsContainer(
+                self.runner.load_model(self.services, url, model.get("ExecutionRoleArn"))
+            )
         except Exception as error:
             if isinstance(error, S3TransferError | ClientError | S3UploadFailedError):
                 reason = failure_reason(f"{MODEL_DOWNLOAD_FAILURE.format(url=url)} ({error})")
@@ -569,9 +638,7 @@ class LocalSageMaker:
 
 
 _OPERATIONS = frozenset(
-    name
-    for name in vars(LocalSageMaker)
-    if re.match(r"(create|describe|update|delete|list)_", name) and callable(getattr(LocalSageMaker, name))
+    name for name, method in vars(LocalSageMaker).items() if hasattr(method, "api_operation")
 )
 
 

@@ -1,11 +1,12 @@
 """Serve the SageMaker Task resources of the workflows from a local SageMaker backend.
 
-The backend (`local_mode.sagemaker_runtime.LocalSageMaker`, or a fake in tests) has one method per
-API operation, taking and returning the API's PascalCase dicts exactly as botocore's service model
-names them (`create_training_job(request) -> DescribeTrainingJob-shaped dict`, ...). Each handler
-here validates the request against the operation's input shape, calls the backend, validates the
-response against the output shape the integration returns (the Describe* output for `.sync`),
-and maps the backend's API errors to the error names Step Functions gives:
+The backend (`local_mode.sagemaker_runtime.LocalSageMaker`) has one method per API operation,
+taking and returning the API's PascalCase dicts exactly as botocore's service model names them
+(`create_training_job(request) -> DescribeTrainingJob-shaped dict`, ...). The backend is the API
+layer: it validates each request, once. Each handler here passes the Task's parameters to it,
+checks the response against the output shape the integration returns (the Describe* output for
+`.sync`; a mismatch is a local-mode bug), and maps the backend's API errors to the error names
+Step Functions gives:
 
 - optimized integrations (`arn:aws:states:::sagemaker:...`) run on the AWS SDK for Java v1, whose
   exception classes name the error: errors the SageMaker model declares become
@@ -56,7 +57,7 @@ class SageMakerOperation:
 
     resource: str  # short form, e.g. "sagemaker:createTrainingJob.sync"
     method: str  # backend method, e.g. "create_training_job"
-    request_operation: str  # botocore operation validating the request
+    request_operation: str  # the API operation the Task calls
     result_operation: str  # botocore operation whose output the Task returns
 
     @property
@@ -134,13 +135,14 @@ def _project(response: Mapping[str, Any], operation: str) -> dict[str, Any]:
 
 
 def sagemaker_handler(backend: Any, operation: SageMakerOperation, *, validate: bool = True) -> Handler:
-    """A Task handler calling `backend.<method>` with validation and AWS error names."""
+    """A Task handler calling `backend.<method>` (which validates the request), with AWS error names.
+
+    `validate`: check the response against the integration's output shape.
+    """
     method: Callable[[dict[str, Any]], dict[str, Any]] = getattr(backend, operation.method)
 
     def handle(parameters: dict[str, Any], context: TaskContext) -> dict[str, Any]:
         try:
-            if validate:
-                api_validation.validate_request("sagemaker", operation.request_operation, parameters)
             response = method(parameters)
         except Exception as exc:
             LOG.info(

@@ -2,8 +2,9 @@
 
 The SageMaker calls are the training workflow's own deploy states (CreateModel,
 CreateEndpointConfig, UpdateEndpoint / CreateEndpoint), read from the deployed state machine's
-definition and filled in for the target model; the registry then changes in one transaction,
-conditioned on what it held when the rollback was planned.
+definition and filled in from a `DeploymentTarget` (deployment's typed entry, which knows where
+the workflow holds each input); the registry then changes in one transaction, conditioned on what
+it held when the rollback was planned.
 """
 
 from __future__ import annotations
@@ -18,23 +19,19 @@ from typing import Any, Final
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from lambdas.model_registry import ModelStatus
+from lambdas.model_registry import DEPLOYABLE, ModelStatus, literal, status_write, transact_update
 from pipeline_cli.backend import Backend
 from pipeline_cli.definitions import all_states
 from pipeline_cli.errors import CliError, error_code, error_message
-from pipeline_cli.registry import get_model, newest_with_status, now_iso, status_update
+from pipeline_cli.registry import get_model, newest_with_status, now_iso
+from pipeline_constructs.deployment_entry import DeploymentTarget
 
-DEPLOYABLE: Final = (ModelStatus.RETIRED, ModelStatus.EVALUATED)
 _WHY_NOT: Final[dict[str, str]] = {  # StrEnum keys: looked up with plain status strings
     ModelStatus.REJECTED: "it failed the quality gate",
     ModelStatus.FAILED: "its training run failed",
     ModelStatus.TRAINING: "it has not finished training",
     ModelStatus.TRAINED: "it has not been evaluated",
 }
-# The JSONPaths the workflow's deploy states read, and what the rollback puts there.
-_PATH_MODEL: Final = "$.attempt.model_name"
-_PATH_CONFIG: Final = "$.attempt.endpoint_config_name"
-_PATH_MODEL_DATA: Final = "$.training.model_data_url"
 MAX_CONFIG_NAME: Final = 63
 
 
@@ -121,7 +118,8 @@ def deploy_parameters(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def fill(parameters: Any, values: dict[str, str]) -> Any:
-    """Parameters with each `"Key.$": "$.path"` replaced by `"Key": values[path]`."""
+    """Parameters with each `"Key.$": "$.path"` replaced by `"Key": values[path]`
+    (`values`: a `DeploymentTarget`'s `state_data()`)."""
     if isinstance(parameters, list):
         return [fill(item, values) for item in parameters]
     if not isinstance(parameters, dict):
@@ -169,16 +167,14 @@ def ensure_endpoint_config(
             raise CliError(
                 f"{name}'s SageMaker model is gone and the registry has no model_data_url to recreate it."
             )
-        sagemaker.create_model(
-            **fill(steps["createModel"], {_PATH_MODEL: name, _PATH_MODEL_DATA: model_data})
-        )
+        target = DeploymentTarget(model_name=name, model_data_url=str(model_data))
+        sagemaker.create_model(**fill(steps["createModel"], target.state_data()))
     config = plan.target.get("endpoint_config_name")
     if config and _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config)):
         return str(config)
     config = new_config_name(name)
-    sagemaker.create_endpoint_config(
-        **fill(steps["createEndpointConfig"], {_PATH_MODEL: name, _PATH_CONFIG: config})
-    )
+    target = DeploymentTarget(model_name=name, endpoint_config_name=config)
+    sagemaker.create_endpoint_config(**fill(steps["createEndpointConfig"], target.state_data()))
     return config
 
 
@@ -186,7 +182,7 @@ def switch_endpoint(
     sagemaker: BaseClient, plan: RollbackPlan, steps: dict[str, dict[str, Any]], config: str
 ) -> None:
     """UpdateEndpoint (blue/green, as the workflow does), or CreateEndpoint when there is none."""
-    values = {_PATH_MODEL: plan.target_name, _PATH_CONFIG: config}
+    values = DeploymentTarget(model_name=plan.target_name, endpoint_config_name=config).state_data()
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=plan.endpoint_name)
     except ClientError as error:
@@ -234,25 +230,20 @@ def wait_in_service(
 
 def promotion(table: str, plan: RollbackPlan, config: str, now: str) -> list[dict[str, Any]]:
     """Target DEPLOYED, current RETIRED: each conditioned on the status the plan saw."""
-    items = [
-        status_update(
-            table,
-            plan.target_name,
-            ModelStatus.DEPLOYED,
-            expected=str(plan.target["status"]),
-            now=now,
-            extra={"endpoint_name": plan.endpoint_name, "endpoint_config_name": config},
+
+    def update(name: str, status: ModelStatus, expected: str, extra: dict[str, str]) -> dict[str, Any]:
+        attributes = {key: literal(value) for key, value in extra.items()}
+        write = status_write(
+            status, now=literal(now), string=literal, attributes=attributes, expected=expected
         )
-    ]
+        return transact_update(table, literal(name), write)
+
+    target = {"endpoint_name": plan.endpoint_name, "endpoint_config_name": config}
+    items = [update(plan.target_name, ModelStatus.DEPLOYED, str(plan.target["status"]), target)]
     if plan.current_name is not None:
         items.append(
-            status_update(
-                table,
-                plan.current_name,
-                ModelStatus.RETIRED,
-                expected=ModelStatus.DEPLOYED.value,
-                now=now,
-                extra={"retired_by": plan.target_name},
+            update(
+                plan.current_name, ModelStatus.RETIRED, ModelStatus.DEPLOYED, {"retired_by": plan.target_name}
             )
         )
     return items

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from lambdas.model_registry import ModelStatus
 
+from .deployment_entry import IN_TRAINING_WORKFLOW as DEPLOY
 from .sagemaker_tasks import blue_green_update_endpoint
 from .workflow_steps import (
     ERROR_PATH,
@@ -69,10 +70,10 @@ class EndpointDeployment:
         config = tasks.SageMakerCreateEndpointConfig(
             self._scope,
             "CreateEndpointConfig",
-            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
+            endpoint_config_name=sfn.JsonPath.string_at(DEPLOY.endpoint_config_name),
             production_variants=[
                 tasks.ProductionVariant(
-                    model_name=sfn.JsonPath.string_at("$.attempt.model_name"),
+                    model_name=sfn.JsonPath.string_at(DEPLOY.model_name),
                     variant_name="AllTraffic",
                     instance_type=ec2.InstanceType(self._endpoint.instance_type),
                     initial_instance_count=self._endpoint.initial_instance_count,
@@ -85,14 +86,14 @@ class EndpointDeployment:
             self._scope,
             "CreateEndpoint",
             endpoint_name=endpoint_name,
-            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
+            endpoint_config_name=sfn.JsonPath.string_at(DEPLOY.endpoint_config_name),
             result_path=sfn.JsonPath.DISCARD,
         )
         update = blue_green_update_endpoint(
             self._scope,
             "UpdateEndpoint",
             endpoint_name=endpoint_name,
-            endpoint_config_name=sfn.JsonPath.string_at("$.attempt.endpoint_config_name"),
+            endpoint_config_name=sfn.JsonPath.string_at(DEPLOY.endpoint_config_name),
             rollback_alarm_names=self._endpoint.rollback_alarm_names,
             rollback_alarm_arns=self._endpoint.rollback_alarm_arns,
             result_path=sfn.JsonPath.DISCARD,
@@ -211,9 +212,7 @@ class EndpointDeployment:
             .when(
                 sfn.Condition.and_(
                     sfn.Condition.string_equals("$.endpoint.status", "InService"),
-                    sfn.Condition.string_equals_json_path(
-                        "$.endpoint.config", "$.attempt.endpoint_config_name"
-                    ),
+                    sfn.Condition.string_equals_json_path("$.endpoint.config", DEPLOY.endpoint_config_name),
                 ),
                 promote,
             )
@@ -233,10 +232,10 @@ class EndpointDeployment:
     def _promote(self) -> sfn.IChainable:
         deployed_attributes = {
             "endpoint_name": {"S": self._endpoint.name},
-            "endpoint_config_name": {"S.$": "$.attempt.endpoint_config_name"},
+            "endpoint_config_name": {"S.$": DEPLOY.endpoint_config_name},
         }
         promote = self._registry.status_update_item(
-            model_name_path="$.attempt.model_name",
+            model_name_path=DEPLOY.model_name,
             status=ModelStatus.DEPLOYED,
             expected=ModelStatus.EVALUATED,
             extra=deployed_attributes,
@@ -254,7 +253,7 @@ class EndpointDeployment:
                     model_name_path=CURRENT_CHAMPION_PATH,
                     status=ModelStatus.RETIRED,
                     expected=ModelStatus.DEPLOYED,
-                    extra={"retired_by": {"S.$": "$.attempt.model_name"}},
+                    extra={"retired_by": {"S.$": DEPLOY.model_name}},
                 ),
             ],
         )
@@ -263,33 +262,31 @@ class EndpointDeployment:
             comment="First champion: nothing to retire",
             items=[promote],
         )
+        # The message names the retired champion; the first model's has no `replaced` at all.
+        message = {
+            "event": "DEPLOYED",
+            "execution.$": "$$.Execution.Id",
+            "model_name.$": DEPLOY.model_name,
+            "endpoint": self._endpoint.name,
+            "metric.$": "$.run.gate.metric",
+            "value.$": "$.evaluation.candidate.metric",
+        }
         announce = notify(
             self._scope,
             "NotifyDeployed",
             topic=self._topic,
             subject="ML pipeline: model deployed",
-            message={
-                "event": "DEPLOYED",
-                "execution": sfn.JsonPath.execution_id,
-                "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
-                "endpoint": self._endpoint.name,
-                "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
-                "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
-                "replaced": sfn.JsonPath.string_at("$.replaced.model_name"),
-            },
+            message=sfn.TaskInput.from_json_path_at("$.announcement"),
         )
         done = sfn.Succeed(self._scope, "Deployed")
         retired = sfn.Pass(
             self._scope,
             "ReplacedChampion",
-            parameters={"model_name.$": CURRENT_CHAMPION_PATH},
-            result_path="$.replaced",
+            parameters={**message, "replaced.$": CURRENT_CHAMPION_PATH},
+            result_path="$.announcement",
         )
         nothing_retired = sfn.Pass(
-            self._scope,
-            "ReplacedNothing",
-            result=sfn.Result.from_object({"model_name": "none"}),
-            result_path="$.replaced",
+            self._scope, "ReplacedNothing", parameters=message, result_path="$.announcement"
         )
         for task, replaced in ((swap, retired), (first, nothing_retired)):
             catch_all(task, self._on_failure)

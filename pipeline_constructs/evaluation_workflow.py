@@ -15,7 +15,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from lambdas.model_registry import PARTITION_KEY
+from lambdas.model_registry import ITEM_EXISTS_CONDITION
 
 from .sagemaker_tasks import evaluation_transform
 from .state_machine import build_state_machine
@@ -243,7 +243,7 @@ class EvaluationWorkflow(Construct):
             table=registry.table,
             key=registry.key(),
             update_expression="SET " + ", ".join([*assignments, *(f"{name} = :{name}" for name in also_set)]),
-            condition_expression=f"attribute_exists({PARTITION_KEY})",
+            condition_expression=ITEM_EXISTS_CONDITION,
             expression_attribute_values={
                 ":empty": tasks.DynamoAttributeValue.from_list([]),
                 ":now": dynamo_string(NOW),

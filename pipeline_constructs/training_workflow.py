@@ -1,8 +1,9 @@
 """The training workflow: prepare, train, evaluate, gate, deploy — with a bounded retrain loop.
 
 State data is documented in docs/architecture.md: `$.run` (validated input),
-`$.attempt` (names and URIs of one attempt), `$.champion`, `$.training`,
-`$.evaluation`, `$.endpoint`, `$.error`.
+`$.attempt` (an `AttemptPlan`, read through `ATTEMPT`), `$.champion` (`{"present": false}` when
+there is none), `$.training`, `$.compared` (what EvaluatePredictions is told about the champion),
+`$.evaluation`, `$.endpoint`, `$.announcement` (the DEPLOYED message), `$.error`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from lambdas.attempt_state import ATTEMPT, ATTEMPT_PATH, TUNING_PARAMETER_RANGES
 from lambdas.model_registry import ModelStatus
 from training_code.contract import (
     ALL_CHANNELS,
@@ -30,6 +32,7 @@ from training_code.contract import (
     TUNING_OBJECTIVE,
 )
 
+from .deployment_entry import IN_TRAINING_WORKFLOW as DEPLOY
 from .endpoint_deployment import EndpointDeployment, EndpointOptions, sagemaker_arn
 from .sagemaker_tasks import (
     JoinedTransformJob,
@@ -58,17 +61,6 @@ from .workflow_steps import (
 PROCESSING_ROOT = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING_ROOT}/input/code"
 RAW_DIR = f"{PROCESSING_ROOT}/input/raw"
-# Search space of the tuning job (attempt_plan leaves these out of the static hyperparameters).
-TUNING_PARAMETER_RANGES = {
-    "ContinuousParameterRanges": [
-        {"Name": "learning-rate", "MinValue": "0.0001", "MaxValue": "0.01", "ScalingType": "Logarithmic"}
-    ],
-    "IntegerParameterRanges": [
-        {"Name": "batch-size", "MinValue": "32", "MaxValue": "512", "ScalingType": "Logarithmic"},
-        {"Name": "epochs", "MinValue": "5", "MaxValue": "30", "ScalingType": "Linear"},
-    ],
-}
-TUNED_RANGES = tuple(r["Name"] for ranges in TUNING_PARAMETER_RANGES.values() for r in ranges)
 
 
 @dataclass(frozen=True)
@@ -104,8 +96,9 @@ class TrainingWorkflow(Construct):
         self._role = sagemaker_role
         self._images = images
         self._code_uri = code_uri
+        self._code_version = code_version
         self._topic = topic
-        self._registry = RegistrySteps(self, table=registry_table, model_name_path="$.attempt.model_name")
+        self._registry = RegistrySteps(self, table=registry_table, model_name_path=ATTEMPT.model_name)
         self._custom_states: list[SyncJobState] = []
 
         notify_failure = notify_and_fail(self, topic=topic, workflow="training", fail_id="WorkflowFailed")
@@ -145,28 +138,10 @@ class TrainingWorkflow(Construct):
                 "run": sfn.JsonPath.object_at("$.run"),
                 "attempt": sfn.JsonPath.number_at("$.next_attempt"),
             },
-            result_path="$.attempt",
+            result_path=ATTEMPT_PATH,
             failure=self._before_attempt_failure,
         )
-        record_training = self._registry.put_new_model(
-            "RecordTraining",
-            item={
-                "run_id": dynamo_string("$.run.run_id"),
-                "attempt": dynamo_number("$.attempt.number"),
-                "execution_arn": dynamo_string("$$.Execution.Id"),
-                "training_job_name": dynamo_string("$.attempt.training_job_name"),
-                "hyperparameters": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.attempt.hyperparameters"))
-                ),
-                "data_uri": dynamo_string("$.run.data_uri"),
-                "code_version": tasks.DynamoAttributeValue.from_string(code_version),
-                "image_uri": tasks.DynamoAttributeValue.from_string(images.inference),
-                "champion_at_training": dynamo_string("$.champion.model_name"),
-                "reason": dynamo_string("$.run.reason"),
-            },
-        )
-        catch_all(record_training, self._before_attempt_failure)
-
+        record_training = self._record_training(code_version=code_version)
         train_or_tune = self._train_or_tune()
         create_model = self._create_model()
         record_trained = self._registry.set_status(
@@ -238,6 +213,36 @@ class TrainingWorkflow(Construct):
 
     # -- building blocks -------------------------------------------------------------------------
 
+    def _record_training(self, *, code_version: str) -> sfn.Chain:
+        """The attempt's registry item, TRAINING; its lineage names the champion when there is one."""
+        item = {
+            "run_id": dynamo_string("$.run.run_id"),
+            "attempt": dynamo_number(ATTEMPT.number),
+            "execution_arn": dynamo_string("$$.Execution.Id"),
+            "training_job_name": dynamo_string(ATTEMPT.training_job_name),
+            "hyperparameters": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.json_to_string(sfn.JsonPath.object_at(ATTEMPT.hyperparameters))
+            ),
+            "data_uri": dynamo_string("$.run.data_uri"),
+            "code_version": tasks.DynamoAttributeValue.from_string(self._code_version),
+            "image_uri": tasks.DynamoAttributeValue.from_string(self._images.inference),
+        }
+        reason = {"reason": dynamo_string("$.run.reason")}
+        with_lineage = self._registry.put_new_model(
+            "RecordTraining",
+            item={**item, "champion_at_training": dynamo_string("$.champion.model_name"), **reason},
+        )
+        # The first model has no champion: its item has no champion_at_training at all.
+        without_lineage = self._registry.put_new_model("RecordFirstModelTraining", item={**item, **reason})
+        for put in (with_lineage, without_lineage):
+            catch_all(put, self._before_attempt_failure)
+        return (
+            sfn.Choice(self, "ChampionAtTraining?")
+            .when(sfn.Condition.boolean_equals("$.champion.present", True), with_lineage)
+            .otherwise(without_lineage)
+            .afterwards()
+        )
+
     def _find_champion(self) -> sfn.IChainable:
         query = self._registry.find_deployed("FindChampion", result_path="$.champion_query")
         catch_all(query, self._before_attempt_failure)
@@ -251,7 +256,7 @@ class TrainingWorkflow(Construct):
             result_path="$.champion",
         )
         absent = sfn.Pass(
-            self, "NoChampion", parameters={"present": False, "model_name": "none"}, result_path="$.champion"
+            self, "NoChampion", parameters={"present": False, "model_name": None}, result_path="$.champion"
         )
         choice = (
             sfn.Choice(self, "ChampionDeployed?")
@@ -326,9 +331,9 @@ class TrainingWorkflow(Construct):
         train = SpotTrainingJob(
             self,
             "Train",
-            attempt_path="$.attempt",
+            attempt_path=ATTEMPT_PATH,
             training_path="$.run.training",
-            training_job_name=sfn.JsonPath.string_at("$.attempt.training_job_name"),
+            training_job_name=sfn.JsonPath.string_at(ATTEMPT.training_job_name),
             role=self._role,
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             algorithm_specification=tasks.AlgorithmSpecification(
@@ -340,7 +345,7 @@ class TrainingWorkflow(Construct):
             ),
             input_data_config=[_channel(name) for name in TRAINING_CHANNELS],
             output_data_config=tasks.OutputDataConfig(
-                s3_output_location=tasks.S3Location.from_json_expression("$.attempt.training_output_uri")
+                s3_output_location=tasks.S3Location.from_json_expression(ATTEMPT.training_output_uri)
             ),
             resource_config=tasks.ResourceConfig(
                 instance_count=sfn.JsonPath.number_at("$.run.training.instance_count"),
@@ -384,7 +389,7 @@ class TrainingWorkflow(Construct):
             parameters={
                 "Error": "NoBestTrainingJob",
                 "Cause.$": (
-                    "States.Format('Tuning job {} has no best training job', $.attempt.tuning_job_name)"
+                    f"States.Format('Tuning job {{}} has no best training job', {ATTEMPT.tuning_job_name})"
                 ),
             },
             result_path=ERROR_PATH,
@@ -437,7 +442,7 @@ class TrainingWorkflow(Construct):
     def _tuning_parameters(self) -> dict:
         # Training-job definition for each tuning trial: same container, channels and metrics.
         return {
-            "HyperParameterTuningJobName.$": "$.attempt.tuning_job_name",
+            "HyperParameterTuningJobName.$": ATTEMPT.tuning_job_name,
             "HyperParameterTuningJobConfig": {
                 "Strategy": "Bayesian",
                 "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": TUNING_OBJECTIVE},
@@ -448,7 +453,7 @@ class TrainingWorkflow(Construct):
                 "ParameterRanges": TUNING_PARAMETER_RANGES,
             },
             "TrainingJobDefinition": {
-                "StaticHyperParameters.$": "$.attempt.static_hyperparameters",
+                "StaticHyperParameters.$": ATTEMPT.static_hyperparameters,
                 "AlgorithmSpecification": {
                     "TrainingImage": self._images.training,
                     "TrainingInputMode": "File",
@@ -468,13 +473,13 @@ class TrainingWorkflow(Construct):
                     }
                     for name in TRAINING_CHANNELS
                 ],
-                "OutputDataConfig": {"S3OutputPath.$": "$.attempt.training_output_uri"},
+                "OutputDataConfig": {"S3OutputPath.$": ATTEMPT.training_output_uri},
                 "ResourceConfig": {
                     "InstanceCount.$": "$.run.training.instance_count",
                     "InstanceType.$": "$.run.training.instance_type",
                     "VolumeSizeInGB.$": "$.run.training.volume_size_gb",
                 },
-                "StoppingCondition.$": "$.attempt.stopping_condition",
+                "StoppingCondition.$": ATTEMPT.stopping_condition,
                 "EnableManagedSpotTraining.$": "$.run.training.use_spot",
             },
         }
@@ -483,11 +488,11 @@ class TrainingWorkflow(Construct):
         task = tasks.SageMakerCreateModel(
             self,
             "CreateModel",
-            model_name=sfn.JsonPath.string_at("$.attempt.model_name"),
+            model_name=sfn.JsonPath.string_at(DEPLOY.model_name),
             role=self._role,
             primary_container=tasks.ContainerDefinition(
                 image=tasks.DockerImage.from_registry(self._images.inference),
-                model_s3_location=tasks.S3Location.from_json_expression("$.training.model_data_url"),
+                model_s3_location=tasks.S3Location.from_json_expression(DEPLOY.model_data_url),
                 mode=tasks.Mode.SINGLE_MODEL,
             ),
             result_path=sfn.JsonPath.DISCARD,
@@ -511,26 +516,39 @@ class TrainingWorkflow(Construct):
     def _evaluate(self, evaluate_predictions: lambda_.IFunction) -> sfn.IChainable:
         candidate = self._transform(
             "TransformCandidate",
-            job_name_path="$.attempt.transform_job_name",
-            model_name_path="$.attempt.model_name",
-            output_path="$.attempt.transform_output_uri",
+            job_name_path=ATTEMPT.transform_job_name,
+            model_name_path=ATTEMPT.model_name,
+            output_path=ATTEMPT.transform_output_uri,
         )
         champion = self._transform(
             "TransformChampion",
-            job_name_path="$.attempt.champion_transform_job_name",
+            job_name_path=ATTEMPT.champion_transform_job_name,
             model_name_path="$.champion.model_name",
-            output_path="$.attempt.champion_transform_output_uri",
+            output_path=ATTEMPT.champion_transform_output_uri,
+        )
+        # The branch's output is what EvaluatePredictions is told about the champion.
+        champion_predictions = sfn.Pass(
+            self,
+            "ChampionPredictions",
+            parameters={
+                "present": True,
+                "model_name.$": "$.champion.model_name",
+                "predictions_uri.$": ATTEMPT.champion_transform_output_uri,
+            },
         )
         champion_branch = (
             sfn.Choice(self, "CompareWithChampion?")
-            .when(sfn.Condition.boolean_equals("$.champion.present", True), champion)
-            .otherwise(sfn.Pass(self, "NoChampionToCompare"))
+            .when(
+                sfn.Condition.boolean_equals("$.champion.present", True), champion.next(champion_predictions)
+            )
+            .otherwise(sfn.Pass(self, "NoChampionToCompare", parameters={"present": False}))
         )
         both = sfn.Parallel(
             self,
             "Evaluate",
             comment="Score candidate and champion on the same held-out data",
-            result_path=sfn.JsonPath.DISCARD,
+            result_selector={"champion.$": "$[1]"},
+            result_path="$.compared",
         )
         both.branch(candidate)
         both.branch(champion_branch)
@@ -540,16 +558,12 @@ class TrainingWorkflow(Construct):
             "EvaluatePredictions",
             evaluate_predictions,
             payload={
-                "predictions_uri": sfn.JsonPath.string_at("$.attempt.transform_output_uri"),
-                "report_uri": sfn.JsonPath.string_at("$.attempt.report_uri"),
-                "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
+                "predictions_uri": sfn.JsonPath.string_at(ATTEMPT.transform_output_uri),
+                "report_uri": sfn.JsonPath.string_at(ATTEMPT.report_uri),
+                "model_name": sfn.JsonPath.string_at(ATTEMPT.model_name),
                 "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
                 "tolerance": sfn.JsonPath.number_at("$.run.gate.tolerance"),
-                "champion": {
-                    "present": sfn.JsonPath.string_at("$.champion.present"),
-                    "model_name": sfn.JsonPath.string_at("$.champion.model_name"),
-                    "predictions_uri": sfn.JsonPath.string_at("$.attempt.champion_transform_output_uri"),
-                },
+                "champion": sfn.JsonPath.object_at("$.compared.champion"),
             },
             result_path="$.evaluation",
             failure=self._attempt_failure,
@@ -599,7 +613,7 @@ class TrainingWorkflow(Construct):
         retry = sfn.Pass(
             self,
             "NextAttempt",
-            parameters={"value.$": "States.MathAdd($.attempt.number, 1)"},
+            parameters={"value.$": f"States.MathAdd({ATTEMPT.number}, 1)"},
             result_path="$.next",
         )
         reshape = sfn.Pass(
@@ -613,11 +627,11 @@ class TrainingWorkflow(Construct):
             message={
                 "event": "REJECTED",
                 "execution": sfn.JsonPath.execution_id,
-                "model_name": sfn.JsonPath.string_at("$.attempt.model_name"),
+                "model_name": sfn.JsonPath.string_at(ATTEMPT.model_name),
                 "metric": sfn.JsonPath.string_at("$.run.gate.metric"),
                 "value": sfn.JsonPath.number_at("$.evaluation.candidate.metric"),
                 "threshold": sfn.JsonPath.number_at("$.run.gate.threshold"),
-                "attempts": sfn.JsonPath.number_at("$.attempt.number"),
+                "attempts": sfn.JsonPath.number_at(ATTEMPT.number),
             },
         )
         fail = sfn.Fail(
@@ -630,7 +644,7 @@ class TrainingWorkflow(Construct):
         return record.next(
             sfn.Choice(self, "AttemptsLeft?", comment="Bounded retrain loop")
             .when(
-                sfn.Condition.number_less_than_json_path("$.attempt.number", "$.run.gate.max_attempts"),
+                sfn.Condition.number_less_than_json_path(ATTEMPT.number, "$.run.gate.max_attempts"),
                 retry.next(reshape).next(plan),
             )
             .otherwise(give_up.next(fail))

@@ -13,7 +13,18 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from lambdas.model_registry import PARTITION_KEY, STATUS_INDEX, ModelStatus
+from lambdas.model_registry import (
+    NEW_ITEM_CONDITION,
+    PARTITION_KEY,
+    STATUS_INDEX,
+    ModelStatus,
+    from_path,
+    literal,
+    new_item,
+    status_query,
+    status_write,
+    transact_update,
+)
 
 from . import aws_error_names
 
@@ -106,10 +117,6 @@ def dynamo_string(path: str) -> tasks.DynamoAttributeValue:
     return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))
 
 
-def _status(status: ModelStatus) -> tasks.DynamoAttributeValue:
-    return tasks.DynamoAttributeValue.from_string(status.value)
-
-
 class RegistrySteps:
     """Task factories that write the model registry from a workflow."""
 
@@ -133,14 +140,13 @@ class RegistrySteps:
             self._scope,
             construct_id,
             table=self._table,
-            item={
-                **self.key(),
-                "status": _status(ModelStatus.TRAINING),
-                "created_at": dynamo_string(NOW),
-                "updated_at": dynamo_string(NOW),
-                **item,
-            },
-            condition_expression=f"attribute_not_exists({PARTITION_KEY})",
+            item=new_item(
+                now=dynamo_string(NOW),
+                string=tasks.DynamoAttributeValue.from_string,
+                key=dynamo_string(self._model_name_path),
+                attributes=item,
+            ),
+            condition_expression=NEW_ITEM_CONDITION,
             result_path=sfn.JsonPath.DISCARD,
         )
         retry_transient(task, DYNAMODB_TRANSIENT)
@@ -156,23 +162,22 @@ class RegistrySteps:
         comment: str | None = None,
     ) -> tasks.DynamoUpdateItem:
         """Move one model to `status`, setting the given attributes in the same write."""
-        values = {
-            ":status": _status(status),
-            ":now": dynamo_string(NOW),
-            **{f":{k}": v for k, v in (attributes or {}).items()},
-        }
-        names = {"#status": "status", **{f"#{k}": k for k in attributes or {}}}
-        assignments = ["#status = :status", "updated_at = :now", *(f"#{k} = :{k}" for k in attributes or {})]
+        write = status_write(
+            status,
+            now=dynamo_string(NOW),
+            string=tasks.DynamoAttributeValue.from_string,
+            attributes=attributes,
+        )
         task = tasks.DynamoUpdateItem(
             self._scope,
             construct_id,
             comment=comment,
             table=self._table,
             key=self.key(model_name_path),
-            update_expression="SET " + ", ".join(assignments),
-            expression_attribute_names=names,
-            expression_attribute_values=values,
-            condition_expression=f"attribute_exists({PARTITION_KEY})",
+            update_expression=write.update_expression,
+            expression_attribute_names=write.names,
+            expression_attribute_values=write.values,
+            condition_expression=write.condition_expression,
             result_path=sfn.JsonPath.DISCARD,
         )
         retry_transient(task, DYNAMODB_TRANSIENT)
@@ -188,11 +193,7 @@ class RegistrySteps:
             action="query",
             parameters={
                 "TableName": self._table.table_name,
-                "IndexName": STATUS_INDEX,
-                "KeyConditionExpression": "#status = :deployed",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": {":deployed": {"S": ModelStatus.DEPLOYED.value}},
-                "ScanIndexForward": False,
+                **status_query(ModelStatus.DEPLOYED),
                 "Limit": 1,
             },
             iam_resources=[self._table.table_arn, f"{self._table.table_arn}/index/{STATUS_INDEX}"],
@@ -228,40 +229,29 @@ class RegistrySteps:
         *,
         model_name_path: str,
         status: ModelStatus,
-        expected: ModelStatus | None,
+        expected: ModelStatus,
         extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One `Update` entry of a transaction, in the DynamoDB API's own shape."""
-        names = {"#status": "status", **{f"#{k}": k for k in extra or {}}}
-        values: dict[str, Any] = {
-            ":status": {"S": status.value},
-            ":now": {"S.$": NOW},
-            **{f":{k}": v for k, v in (extra or {}).items()},
-        }
-        update: dict[str, Any] = {
-            "TableName": self._table.table_name,
-            "Key": {PARTITION_KEY: {"S.$": model_name_path}},
-            "UpdateExpression": "SET "
-            + ", ".join(["#status = :status", "updated_at = :now", *(f"#{k} = :{k}" for k in extra or {})]),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-        if expected is not None:
-            update["ConditionExpression"] = "#status = :expected"
-            values[":expected"] = {"S": expected.value}
-        return {"Update": update}
+        write = status_write(status, now=from_path(NOW), string=literal, attributes=extra, expected=expected)
+        return transact_update(self._table.table_name, from_path(model_name_path), write)
 
 
 def notify(
-    scope: Construct, construct_id: str, *, topic: sns.ITopic, subject: str, message: Mapping[str, Any]
+    scope: Construct,
+    construct_id: str,
+    *,
+    topic: sns.ITopic,
+    subject: str,
+    message: Mapping[str, Any] | sfn.TaskInput,
 ) -> tasks.SnsPublish:
-    """Publish a JSON message; the state data passes through unchanged."""
+    """Publish a JSON message (an object, or one the state data holds); the state data passes through."""
     task = tasks.SnsPublish(
         scope,
         construct_id,
         topic=topic,
         subject=subject,
-        message=sfn.TaskInput.from_object(dict(message)),
+        message=message if isinstance(message, sfn.TaskInput) else sfn.TaskInput.from_object(dict(message)),
         result_path=sfn.JsonPath.DISCARD,
     )
     retry_transient(task, SNS_TRANSIENT)

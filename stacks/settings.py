@@ -2,97 +2,52 @@
 
 Every tunable of the stack lives there; a bad value fails `cdk synth` with a
 message naming the key (e.g. `mlops.training.instance_count`) and what was expected.
+The run settings (hyperparameters, training, processing, tuning, transform, quality_gate,
+evaluation.threshold) are lambdas/run_settings.py's sections, the ones the execution input
+is validated with, merged over the defaults the stack builds from these; the rest is the stack's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic import AfterValidator, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic_core import ErrorDetails
 
-from lambdas.sagemaker_api import (
-    ENDPOINT_INSTANCE_TYPE,
-    PROCESSING_INSTANCE_TYPE,
-    TRAINING_INSTANCE_TYPE,
-    TRANSFORM_INSTANCE_TYPE,
-    SageMakerEnum,
+from lambdas import run_settings
+from lambdas.run_settings import (
+    GateSettings,
+    Hyperparameters,
+    ProcessingSettings,
+    Section,
+    TransformSettings,
+    TuningSettings,
+    UnitInterval,
+    check_last_attempt_epochs,
+    sagemaker_value,
 )
+from lambdas.sagemaker_api import ENDPOINT_INSTANCE_TYPE
+from lambdas.validation_messages import CUSTOM_ERROR_PREFIX
 
 CONTEXT_KEY = "mlops"
-# Our validators' error type: the message is what was expected (see load_settings).
-_EXPECTED = "expected_value"
 
-
-def _sagemaker_value(api: SageMakerEnum) -> Callable[[str], str]:
-    """A validator: ``value`` must be one SageMaker's API model (botocore) allows."""
-
-    def check(value: str) -> str:
-        what = api.expectation(value)
-        if what is not None:
-            raise PydanticCustomError(_EXPECTED, what)
-        return value
-
-    return check
-
-
-# Instance types are checked against the list of the job type that runs on them.
-TrainingInstanceType = Annotated[str, AfterValidator(_sagemaker_value(TRAINING_INSTANCE_TYPE))]
-ProcessingInstanceType = Annotated[str, AfterValidator(_sagemaker_value(PROCESSING_INSTANCE_TYPE))]
-TransformInstanceType = Annotated[str, AfterValidator(_sagemaker_value(TRANSFORM_INSTANCE_TYPE))]
-EndpointInstanceType = Annotated[str, AfterValidator(_sagemaker_value(ENDPOINT_INSTANCE_TYPE))]
+EndpointInstanceType = Annotated[
+    str,
+    AfterValidator(sagemaker_value(ENDPOINT_INSTANCE_TYPE)),
+    WithJsonSchema(ENDPOINT_INSTANCE_TYPE.json_schema()),
+]
 FrameworkVersion = Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")]
 S3Prefix = Annotated[str, Field(pattern=r"^[a-zA-Z0-9!_.*'()/-]+/$", max_length=512)]
-HyperparameterValue = str | int | float | bool
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+class TrainingSettings(run_settings.TrainingSettings):
+    """The training job's settings, plus the container it runs in (not a run setting)."""
 
-
-class TrainingSettings(_Section):
-    # Tuning trials run on the training instance type too.
-    instance_type: TrainingInstanceType
-    instance_count: int = Field(ge=1, le=100)
-    use_spot: bool
-    max_runtime_seconds: int = Field(ge=60, le=432_000)
-    max_wait_seconds: int = Field(ge=60, le=432_000)
-    volume_size_gb: int = Field(ge=1, le=16_384)
     framework_version: FrameworkVersion
     py_version: str = Field(pattern=r"^py3\d+$")
 
-    @model_validator(mode="after")
-    def _spot_wait_covers_runtime(self) -> TrainingSettings:
-        # SageMaker rejects MaxWaitTimeInSeconds < MaxRuntimeInSeconds for spot jobs.
-        if self.use_spot and self.max_wait_seconds < self.max_runtime_seconds:
-            raise ValueError("max_wait_seconds must be >= max_runtime_seconds when use_spot is true")
-        return self
 
-
-class ProcessingSettings(_Section):
-    instance_type: ProcessingInstanceType
-    instance_count: int = Field(ge=1, le=100)
-
-
-class TransformSettings(_Section):
-    instance_type: TransformInstanceType
-    instance_count: int = Field(ge=1, le=100)
-
-
-class TuningSettings(_Section):
-    enabled: bool
-    max_jobs: int = Field(ge=1, le=100)
-    max_parallel_jobs: int = Field(ge=1, le=100)
-
-    @model_validator(mode="after")
-    def _parallel_within_budget(self) -> TuningSettings:
-        if self.max_parallel_jobs > self.max_jobs:
-            raise ValueError("max_parallel_jobs must be <= max_jobs")
-        return self
-
-
-class EndpointSettings(_Section):
+class EndpointSettings(Section):
     name: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     instance_type: EndpointInstanceType
     initial_instance_count: int = Field(ge=1, le=100)
@@ -100,38 +55,31 @@ class EndpointSettings(_Section):
     max_wait_minutes: int = Field(ge=5, le=180)
 
 
-class QualityGateSettings(_Section):
-    metric: Literal["accuracy", "macro_f1"]
-    threshold: float = Field(ge=0.0, le=1.0)
-    tolerance: float = Field(ge=0.0, le=1.0)
-    max_attempts: int = Field(ge=1, le=10)
-    retrain_epoch_increment: int = Field(ge=0, le=100)
-
-
-class DataSettings(_Section):
+class DataSettings(Section):
     dataset_uri_prefix: S3Prefix
     evaluation_uri_prefix: S3Prefix
     raw_uri_prefix: S3Prefix
 
 
-class EvaluationSettings(_Section):
+class EvaluationSettings(Section):
     schedule_enabled: bool
     schedule_rate_hours: int = Field(ge=1, le=24 * 30)
-    threshold: float = Field(ge=0.0, le=1.0)
+    threshold: UnitInterval
 
 
-class PipelineSettings(_Section):
+class PipelineSettings(Section):
     """Everything `cdk.json` may tune, with the bounds SageMaker and Step Functions accept."""
 
     project_name: str = Field(pattern=r"^[a-z][a-z0-9-]{1,19}$")
     notification_email: str = Field(pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")
     training: TrainingSettings
-    hyperparameters: dict[Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")], HyperparameterValue]
+    # Read as `hyperparameters` (the name → value map train.py gets); the model is the run settings'.
+    hyperparameter_settings: Hyperparameters = Field(alias="hyperparameters")
     processing: ProcessingSettings
     tuning: TuningSettings
     transform: TransformSettings
     endpoint: EndpointSettings
-    quality_gate: QualityGateSettings
+    quality_gate: GateSettings
     data: DataSettings
     evaluation: EvaluationSettings
     workflow_timeout_hours: int = Field(ge=1, le=24 * 30)
@@ -139,11 +87,13 @@ class PipelineSettings(_Section):
     log_retention_days: Literal[7, 14, 30, 90, 180, 365, 731, 3653]
 
     @model_validator(mode="after")
-    def _epochs_present(self) -> PipelineSettings:
-        epochs = self.hyperparameters.get("epochs")
-        if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-            raise ValueError("hyperparameters.epochs must be a positive integer")
+    def _last_attempt_epochs(self) -> PipelineSettings:
+        check_last_attempt_epochs(self.hyperparameter_settings, self.quality_gate, "quality_gate")
         return self
+
+    @property
+    def hyperparameters(self) -> dict[str, str | int | float | bool]:
+        return self.hyperparameter_settings.as_arguments()
 
 
 class SettingsError(ValueError):
@@ -162,7 +112,10 @@ def load_settings(context: Any) -> PipelineSettings:
 
 
 def _describe(issue: ErrorDetails) -> str:
-    path = ".".join([CONTEXT_KEY, *(str(part) for part in issue["loc"])])
-    if issue["type"] == _EXPECTED:
-        return f"{path}: expected {issue['msg']}, got {issue.get('input')!r}"
+    ctx = issue.get("ctx") or {}
+    # A check across fields (the last attempt's epochs) names its field in ctx: its loc is the model.
+    loc = issue["loc"] or tuple(str(ctx.get("field", "")).split("."))
+    path = ".".join([CONTEXT_KEY, *(str(part) for part in loc)])
+    if issue["type"].startswith(CUSTOM_ERROR_PREFIX):
+        return f"{path}: expected {issue['msg']}, got {ctx.get('got', issue.get('input'))!r}"
     return f"{path}: {issue['msg']} (got {issue.get('input')!r})"

@@ -1,6 +1,6 @@
 """Train the digits CNN. SageMaker script-mode entry point; runs the same way by hand:
 
-    python train.py --epochs 12 --batch-size 128 --learning-rate 0.001 \\
+    python train.py --epochs N --batch-size N --learning-rate X \\
         --train DIR --validation DIR --model-dir DIR [--checkpoint-dir DIR]
 
 Data -> model -> train -> export. Where things are, how many devices train and in
@@ -40,10 +40,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         description=__doc__, allow_abbrev=False, formatter_class=argparse.RawTextHelpFormatter
     )
-    # Hyperparameters: SageMaker passes each one as "--name value".
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch-size", type=int, default=128, help="global batch, split over all replicas")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    # Hyperparameters: SageMaker passes each one as "--name value". The workflow always passes these
+    # three, so they have no default here: cdk.json's are the defaults (lambdas/run_settings.py).
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--batch-size", type=int, required=True, help="global batch, split over all replicas")
+    parser.add_argument("--learning-rate", type=float, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mixed-precision", default="auto", help="auto|true|false|<keras policy>; GPU only")
     parser.add_argument("--xla", type=str_to_bool, nargs="?", const=True, default=False, help="GPU only")

@@ -1,4 +1,4 @@
-"""CLI fixtures: stubbed AWS backends, and one local stack (real synth, fake fast SageMaker) per package."""
+"""CLI fixtures: stubbed AWS backends, and one local stack (real synth, instant SageMaker) per package."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from botocore.stub import Stubber
 from typer.testing import CliRunner, Result
 
 from local_mode.local_cloud import ExecutionResult, LocalCloud
+from local_mode.role_access import RoleAccess
 from local_mode.sagemaker_api_server import SageMakerApiServer
 from pipeline_cli.backend import Backend, console_execution_url
 from pipeline_cli.cli import app
-from tests.cli.fake_sagemaker import FakeSageMaker
+from tests.support.instant_sagemaker import InstantRunner, InstantSageMaker, jsonl, prepared_records
 
 REGION = "us-east-1"
 OUTPUTS = {
@@ -34,6 +35,18 @@ OUTPUTS = {
     "SageMakerRoleArn": "arn:aws:iam::123456789012:role/sagemaker",
 }
 TRANSFORM_RECORDS = 20
+
+
+def instant_runner() -> InstantRunner:
+    """What the instant jobs report: 600 s of training billed 240 s on spot, 90 s per processing or
+    transform job, and these final metrics."""
+    return InstantRunner(
+        training_seconds=600,
+        spot_billable_seconds=240,
+        job_seconds=90,
+        metrics={"val_accuracy": 0.981, "val_loss": 0.061},
+    )
+
 
 Invoke = Callable[..., Result]
 
@@ -87,7 +100,7 @@ def invoke() -> Invoke:
 @dataclass
 class LocalStack:
     cloud: LocalCloud
-    sagemaker: FakeSageMaker
+    sagemaker: InstantSageMaker
     session_file: Path
 
     @property
@@ -106,16 +119,11 @@ class LocalStack:
         return {item["model_name"]["S"]: from_item(item) for item in items}
 
 
-def _labelled_records() -> bytes:
-    return "\n".join(
-        json.dumps({"id": f"r{i}", "label": i % 10, "features": [0] * 784}) for i in range(TRANSFORM_RECORDS)
-    ).encode()
-
-
 @pytest.fixture(scope="package")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """The real app synthesized and running in LocalCloud; SageMaker is FakeSageMaker, served to the
-    CLI over its API as `local_mode serve` does; session.json written as serve writes it."""
+    """The real app synthesized and running in LocalCloud; SageMaker is LocalSageMaker with the instant
+    runner (jobs acting as their roles), served to the CLI over its API as `local_mode serve` does;
+    session.json written as serve writes it."""
     import app as cdk_app
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # every forwarded SageMaker call logs otherwise
@@ -123,19 +131,30 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     workdir = tmp_path_factory.mktemp("local-session")
     cdk_app.build_app(outdir=str(workdir / "cdk.out")).synth()
-    built: dict[str, FakeSageMaker] = {}
+    built: dict[str, InstantSageMaker] = {}
 
-    def sagemaker(cloud: LocalCloud) -> FakeSageMaker:
-        built["fake"] = FakeSageMaker(cloud.client("s3"), cloud.region)
-        return built["fake"]
+    def sagemaker(cloud: LocalCloud) -> InstantSageMaker:
+        built["sagemaker"] = InstantSageMaker(
+            runner=instant_runner(),
+            s3_client=cloud.client("s3"),
+            workdir=workdir / "sagemaker",
+            region=cloud.region,
+            account_id=cloud.account_id,
+            access=RoleAccess(cloud.client, region=cloud.region, account_id=cloud.account_id),
+        )
+        return built["sagemaker"]
 
     with (
         LocalCloud.from_cdk_out(workdir / "cdk.out", cdk_app.STACK_NAME, sagemaker=sagemaker) as cloud,
-        SageMakerApiServer(built["fake"]) as api,
+        SageMakerApiServer(built["sagemaker"]) as api,
     ):
         data = cloud.outputs["DataBucketName"]
-        for prefix in ("prepared/digits/transform/", "labelled/latest/transform/"):
-            cloud.client("s3").put_object(Bucket=data, Key=f"{prefix}part-0.jsonl", Body=_labelled_records())
+        s3 = cloud.client("s3")
+        for prefix in ("prepared/digits/", "labelled/latest/"):
+            for channel in ("train", "validation"):
+                s3.put_object(Bucket=data, Key=f"{prefix}{channel}/metadata.json", Body=b'{"counts": {}}')
+            records = jsonl(prepared_records(TRANSFORM_RECORDS))
+            s3.put_object(Bucket=data, Key=f"{prefix}transform/part-0.jsonl", Body=records)
         session = {
             "endpoint_url": cloud.endpoint_url,
             "region": cloud.region,
@@ -145,7 +164,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         }
         session_file = workdir / "session.json"
         session_file.write_text(json.dumps(session))
-        yield LocalStack(cloud=cloud, sagemaker=built["fake"], session_file=session_file)
+        yield LocalStack(cloud=cloud, sagemaker=built["sagemaker"], session_file=session_file)
 
 
 @pytest.fixture

@@ -214,9 +214,9 @@ def test_rollback_redeploys_the_previous_champion_and_swaps_the_registry(
     assert registry[first["model_name"]]["endpoint_config_name"] == first["endpoint_config_name"]
     assert registry[second["model_name"]]["status"] == "RETIRED"
     assert registry[second["model_name"]]["retired_by"] == first["model_name"]
-    endpoint = local_stack.sagemaker.endpoints["tf2-digits"]
+    endpoint = local_stack.sagemaker.describe_endpoint({"EndpointName": "tf2-digits"})
     assert endpoint["EndpointConfigName"] == first["endpoint_config_name"]
-    operation, update = local_stack.sagemaker.calls[-1]
+    operation, update = local_stack.sagemaker.requests[-1]
     assert operation == "UpdateEndpoint"  # blue/green with the alarm, exactly as the workflow updates
     assert update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"][0]["AlarmName"].startswith(
         "TfModelLifecycle-EndpointErrorsAlarm"
@@ -233,14 +233,17 @@ def test_rollback_recreates_a_deleted_endpoint_config(local_invoke: Invoke, loca
     assert result.exit_code == 0, result.output
     config = local_stack.registry()[first["model_name"]]["endpoint_config_name"]
     assert config != first["endpoint_config_name"] and config.startswith(first["model_name"])
-    [variant] = local_stack.sagemaker.endpoint_configs[config]["ProductionVariants"]
+    [variant] = local_stack.sagemaker.describe_endpoint_config({"EndpointConfigName": config})[
+        "ProductionVariants"
+    ]
     assert variant == {
         "VariantName": "AllTraffic",
         "ModelName": first["model_name"],
         "InstanceType": "ml.m5.large",
         "InitialInstanceCount": 1,
     }
-    assert local_stack.sagemaker.endpoints["tf2-digits"]["EndpointConfigName"] == config
+    endpoint = local_stack.sagemaker.describe_endpoint({"EndpointName": "tf2-digits"})
+    assert endpoint["EndpointConfigName"] == config
 
 
 def test_rollback_refuses_models_that_cannot_be_deployed(
@@ -266,14 +269,14 @@ def test_rollback_asks_first_and_changes_nothing_when_declined(
     local_stack.train(name=_name("first"))
     local_stack.train(name=_name("second"))
     before = local_stack.registry()
-    calls = len(local_stack.sagemaker.calls)
+    calls = len(local_stack.sagemaker.requests)
 
     result = local_invoke("rollback", input="n\n")
 
     assert result.exit_code == 1
     assert "Deploy it?" in result.stdout
     assert local_stack.registry() == before
-    assert len(local_stack.sagemaker.calls) == calls
+    assert len(local_stack.sagemaker.requests) == calls
 
 
 # --- costs -----------------------------------------------------------------------------------------
@@ -286,7 +289,7 @@ def test_costs_of_a_training_execution(local_invoke: Invoke, local_stack: LocalS
     result = local_invoke("costs", result_of_run.execution_arn)
 
     assert result.exit_code == 0, result.output
-    training = 240 / 3600 * TRAINING_PRICE  # FakeSageMaker bills 240 s of a 600 s spot job
+    training = 240 / 3600 * TRAINING_PRICE  # the instant runner bills 240 s of a 600 s spot job
     on_demand = 600 / 3600 * TRAINING_PRICE
     transform = 90 / 3600 * TRANSFORM_PRICE
     name = model["model_name"]

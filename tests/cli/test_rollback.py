@@ -120,9 +120,10 @@ def test_nothing_deployed_and_no_target(stubs: Stubs) -> None:
         {
             "TableName": OUTPUTS["ModelRegistryTableName"],
             "IndexName": "by-status",
-            "KeyConditionExpression": "#status = :status",
+            "KeyConditionExpression": "#status = :deployed",
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":status": {"S": "DEPLOYED"}},
+            "ExpressionAttributeValues": {":deployed": {"S": "DEPLOYED"}},
+            "ScanIndexForward": False,
         },
     )
 

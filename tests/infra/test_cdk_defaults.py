@@ -35,4 +35,5 @@ def test_empty_evaluation_input_runs_with_the_cdk_json_defaults() -> None:
 
 
 def test_tuning_ranges_cover_exactly_the_tuned_hyperparameters() -> None:
-    assert set(training_workflow.TUNED_RANGES) == set(attempt_plan.TUNED_HYPERPARAMETERS)
+    ranges = training_workflow.TUNING_PARAMETER_RANGES  # what the Tune state searches
+    assert {r["Name"] for kind in ranges.values() for r in kind} == set(attempt_plan.TUNED_HYPERPARAMETERS)

@@ -35,7 +35,14 @@ HANDLING = {
         fail="WorkflowFailed",
         # No item for this attempt exists until RecordTraining has written it.
         unrecorded=frozenset(
-            {"ValidateInput", "FindChampion", "Preprocess", "PlanAttempt", "RecordTraining"}
+            {
+                "ValidateInput",
+                "FindChampion",
+                "Preprocess",
+                "PlanAttempt",
+                "RecordTraining",
+                "RecordFirstModelTraining",
+            }
         ),
     ),
     "evaluation": FailureHandling(

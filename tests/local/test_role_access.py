@@ -17,12 +17,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_mode import moto_deploy
-from local_mode.fast_sagemaker import FastSageMaker
 from local_mode.local_cloud import MotoServer
 from local_mode.role_access import RoleAccess, bucket_policy_verdict
 from local_mode.s3_io import S3TransferError, S3Uri, upload_file
-from local_mode.sagemaker_runtime import LocalSageMaker, SageMakerApiError
+from local_mode.sagemaker_runtime import JobRunner, LocalSageMaker, SageMakerApiError
 from tests.local.test_sagemaker_runtime_support import training_request
+from tests.support.instant_sagemaker import InstantRunner
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -303,15 +303,14 @@ def processing_request(name: str, input_uri: str) -> dict[str, Any]:
     }
 
 
-def local_sagemaker(
-    cloud: Cloud, tmp_path: Path, cls: type[LocalSageMaker] = LocalSageMaker
-) -> LocalSageMaker:
-    return cls(
+def local_sagemaker(cloud: Cloud, tmp_path: Path, runner: JobRunner | None = None) -> LocalSageMaker:
+    return LocalSageMaker(
         s3_client=cloud.client("s3"),
         workdir=tmp_path / "work",
         region=REGION,
         account_id=ACCOUNT,
         access=access(cloud),
+        runner=runner,
     )
 
 
@@ -350,11 +349,11 @@ def test_processing_job_allowed_runs(cloud: Cloud, tmp_path: Path) -> None:
     assert described["ProcessingJobStatus"] == "Completed", described.get("FailureReason")
 
 
-def test_fast_training_job_whose_role_may_not_list_its_channel_fails(cloud: Cloud, tmp_path: Path) -> None:
+def test_instant_training_job_whose_role_may_not_list_its_channel_fails(cloud: Cloud, tmp_path: Path) -> None:
     request = training_request("train-1", f"s3://{BUCKET}/raw/code.tar.gz", RoleArn=ROLE)
     request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{BUCKET}/secret/"
     request["OutputDataConfig"] = {"S3OutputPath": f"s3://{BUCKET}/models"}
-    with local_sagemaker(cloud, tmp_path, FastSageMaker) as sagemaker:
+    with local_sagemaker(cloud, tmp_path, InstantRunner()) as sagemaker:
         described = sagemaker.create_training_job(request)
     assert described["TrainingJobStatus"] == "Failed"
     assert described["FailureReason"] == (
@@ -441,7 +440,7 @@ def test_transform_and_endpoint_read_the_model_as_its_execution_role(cloud: Clou
         "InitialInstanceCount": 1,
         "InstanceType": "ml.m5.large",
     }
-    with local_sagemaker(cloud, tmp_path, FastSageMaker) as sagemaker:
+    with local_sagemaker(cloud, tmp_path, InstantRunner()) as sagemaker:
         sagemaker.create_model(model)
         policy = role_policy(cloud.key_arn)
         policy["Statement"][1]["Action"] = ["s3:PutObject"]  # no more s3:GetObject on models/*

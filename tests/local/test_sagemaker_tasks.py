@@ -1,4 +1,4 @@
-"""SageMaker Task handlers: validation in front of the backend, AWS error names, projections."""
+"""SageMaker Task handlers: the backend's API errors as AWS error names, response checks, projections."""
 
 from __future__ import annotations
 
@@ -95,15 +95,18 @@ def test_a_sync_handler_returns_the_describe_output() -> None:
     assert backend.calls == [training_request()]
 
 
-def test_a_request_the_api_would_reject_never_reaches_the_backend() -> None:
-    backend = Backend(describe_training())
+def test_the_backend_validates_the_request_and_its_refusal_keeps_the_api_error_name() -> None:
+    """The handler does not validate: the backend (LocalSageMaker's API layer) does, once."""
     request = training_request()
     del request["RoleArn"]
+    backend = Backend(
+        ApiError("ValidationException", "1 validation error: Missing required parameter RoleArn")
+    )
     with pytest.raises(TaskError) as error:
         sagemaker_handler(backend, operation("sagemaker:createTrainingJob.sync"))(request, CONTEXT)
     assert error.value.error == "SageMaker.AmazonSageMakerException"
     assert "RoleArn" in error.value.cause and "ValidationException" in error.value.cause
-    assert backend.calls == []
+    assert backend.calls == [request]
 
 
 def test_an_invalid_backend_response_is_reported_as_a_local_mode_bug() -> None:

@@ -36,15 +36,17 @@ def test_sagemaker_style_arguments_are_parsed_and_extras_tolerated(monkeypatch: 
     assert "--some-tuner-extra" in out.getvalue()
 
 
+HYPERPARAMETERS = ["--epochs", "15", "--batch-size", "128", "--learning-rate", "0.002"]
+
+
 def test_explicit_paths_win_and_xla_is_a_flag_too() -> None:
-    args = train.parse_args(
-        ["--train", "t", "--validation", "v", "--model-dir", "m", "--xla", "--cache", "false"]
-    )
+    paths = ["--train", "t", "--validation", "v", "--model-dir", "m"]
+    args = train.parse_args([*HYPERPARAMETERS, *paths, "--xla", "--cache", "false"])
     assert (args.train, args.validation, args.model_dir, args.xla, args.cache) == ("t", "v", "m", True, False)
 
 
 def test_outside_a_container_paths_default_to_the_container_layout_but_nothing_is_written_there() -> None:
-    args = train.parse_args([])
+    args = train.parse_args(HYPERPARAMETERS)
     assert args.train == "/opt/ml/input/data/train"
     assert args.model_dir == "/opt/ml/model"
     if not Path("/opt/ml").exists():
@@ -60,7 +62,15 @@ def test_outside_a_container_paths_default_to_the_container_layout_but_nothing_i
 ])
 def test_bad_hyperparameters_are_input_errors(argv: list[str], problem: str) -> None:
     with pytest.raises(InputError, match=problem):
-        train.parse_args(argv)
+        train.parse_args([*HYPERPARAMETERS, *argv])
+
+
+def test_the_hyperparameters_have_no_defaults_of_their_own() -> None:
+    """The workflow always passes them; cdk.json's are the defaults (lambdas/run_settings.py)."""
+    with pytest.raises(InputError, match="required: --epochs, --batch-size, --learning-rate"):
+        train.parse_args(["--train", "t"])
+    with pytest.raises(InputError, match=r"required: --learning-rate$"):
+        train.parse_args(HYPERPARAMETERS[:4])
 
 
 def test_the_failure_file_can_be_redirected(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -68,7 +68,7 @@ def test_exported_model_serves_like_tf_serving_and_agrees_with_the_trained_model
 def test_a_restarted_job_resumes_from_its_last_checkpoint(digits_data: Path, tmp_path: Path) -> None:
     """Kill the job after epoch 2 (a spot interruption), start it again: it goes on at epoch 3."""
     args = train_command(
-        "--epochs", 4, "--batch-size", 128,
+        "--epochs", 4, "--batch-size", 128, "--learning-rate", "0.001",
         "--train", digits_data / contract.TRAIN_CHANNEL,
         "--validation", digits_data / contract.VALIDATION_CHANNEL,
         "--model-dir", tmp_path / "model", "--checkpoint-dir", tmp_path / "checkpoints",
@@ -102,9 +102,10 @@ def test_bad_input_fails_with_exit_code_2_and_the_reason_in_the_failure_file(
     failure = tmp_path / "output" / "failure"
     monkeypatch.setenv(contract.FAILURE_FILE_ENV, str(failure))
     missing = tmp_path / "no-such-channel"
-    code = train.main(
-        ["--train", str(missing), "--validation", str(missing), "--model-dir", str(tmp_path / "m")]
-    )
+    code = train.main([
+        "--epochs", "1", "--batch-size", "128", "--learning-rate", "0.001",
+        "--train", str(missing), "--validation", str(missing), "--model-dir", str(tmp_path / "m"),
+    ])
     assert code == contract.INPUT_ERROR_EXIT_CODE
     reason = failure.read_text()
     assert reason.startswith("train.py: ")
@@ -124,7 +125,8 @@ def test_a_crash_during_training_exits_1_with_the_error_first_in_the_failure_fil
     failure = tmp_path / "failure"
     monkeypatch.setenv(contract.FAILURE_FILE_ENV, str(failure))
     code = train.main([
-        "--epochs", "1", "--train", str(channel), "--validation", str(digits_data / "validation"),
+        "--epochs", "1", "--batch-size", "128", "--learning-rate", "0.001",
+        "--train", str(channel), "--validation", str(digits_data / "validation"),
         "--model-dir", str(tmp_path / "m"),
     ])
     assert code == 1
@@ -150,7 +152,7 @@ def test_two_workers_train_in_lockstep_and_only_the_chief_reports_and_exports(
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
         args = train_command(
-            "--epochs", 2, "--batch-size", 128,
+            "--epochs", 2, "--batch-size", 128, "--learning-rate", "0.001",
             "--train", digits_data / contract.TRAIN_CHANNEL,
             "--validation", digits_data / contract.VALIDATION_CHANNEL,
             "--model-dir", tmp_path / f"model-{index}", "--checkpoint-dir", tmp_path / "checkpoints",

@@ -18,6 +18,7 @@ from attempt_plan import (
     plan_attempt,
     tuning_job_name,
 )
+from attempt_state import TUNING_PARAMETER_RANGES, AttemptPlan
 from execution_input import ProjectBuckets, validate_training_input
 from lambda_env import FunctionMisconfigured
 
@@ -68,6 +69,18 @@ def test_attempt_has_the_documented_shape() -> None:
     assert attempt["model_name"] == attempt["training_job_name"] == attempt["endpoint_config_name"] == base
     assert attempt["transform_job_name"] == base + "-eval"
     assert attempt["champion_transform_job_name"] == base + "-champ"
+
+
+def test_attempt_is_an_attempt_plan() -> None:
+    """The handler's output is the typed plan, whose fields the workflow's JSONPaths come from."""
+    attempt = plan(make_run(), 1)
+    assert AttemptPlan.model_validate(attempt).model_dump() == attempt
+    assert list(attempt) == list(AttemptPlan.model_fields)
+
+
+def test_tuned_names_come_from_the_tuning_ranges() -> None:
+    names = {r["Name"] for kind in TUNING_PARAMETER_RANGES.values() for r in kind}
+    assert set(TUNED_HYPERPARAMETERS) == names == {"learning-rate", "batch-size", "epochs"}
 
 
 def test_attempt_carries_the_uris_of_its_outputs() -> None:

@@ -388,12 +388,14 @@ def test_champion_is_scored_on_the_same_data_with_a_floor(s3: Any) -> None:
 def test_champion_marked_absent_is_not_scored(s3: Any) -> None:
     put(s3, PREDICTIONS + "data.jsonl.out", lines([(0, 0), (1, 1)]))
     # What the training workflow sends when the registry has no DEPLOYED model.
-    absent = {"present": False, "model_name": "none", "predictions_uri": CHAMPION_PREDICTIONS}
-    result = handle(event(champion=absent))
+    result = handle(event(champion={"present": False}))
     assert result["champion"] is None
     assert result["candidate"]["records"] == 2
+    present = {"present": True, "model_name": "champ-a2", "predictions_uri": CHAMPION_PREDICTIONS}
     with pytest.raises(NoPredictions):  # present: the champion's (missing) predictions are read
-        handle(event(champion={**absent, "present": True}))
+        handle(event(champion=present))
+    with pytest.raises(InvalidEvaluationEvent, match="model_name"):  # present, but which model?
+        handle(event(champion={"present": True, "predictions_uri": CHAMPION_PREDICTIONS}))
 
 
 def test_floor_has_no_float_noise(s3: Any) -> None:
@@ -460,7 +462,10 @@ def test_unknown_metric_fails_before_reading(s3: Any) -> None:
         ({"model_name": ""}, "model_name: expected at least 1 character"),
         ({"predictions_uri": "/tmp/out"}, "predictions_uri: expected an s3://bucket/prefix/ URI"),
         ({"tolerance": 2}, "tolerance: expected <= 1"),
-        ({"champion": {"model_name": "c"}}, "champion.predictions_uri: required"),
+        (
+            {"champion": {"model_name": "c"}},
+            "champion: expected a predictions_uri for the champion that is present",
+        ),
         ({"predictions_url": PREDICTIONS}, "predictions_url: unknown field"),
         (
             {"champion": {"model_name": "c", "predictions_uri": PREDICTIONS, "status": "DEPLOYED"}},

@@ -127,6 +127,14 @@ def test_numbers_are_strict_but_a_float_field_takes_an_integer() -> None:
     assert run["gate"]["threshold"] == 1
 
 
+def test_spot_needs_a_wait_time_even_when_the_defaults_leave_it_out() -> None:
+    defaults = training_defaults()
+    del defaults["training"]["max_wait_seconds"]
+    assert training({}, defaults)["training"]["max_wait_seconds"] is None  # no spot: not needed
+    with pytest.raises(InvalidExecutionInput, match=r"training\.max_wait_seconds: expected at least"):
+        training({"training": {"use_spot": True}}, defaults)
+
+
 def test_spot_training_with_enough_wait_time_is_valid() -> None:
     run = training({"training": {"use_spot": True, "max_wait_seconds": 7200}})
     assert run["training"]["use_spot"] is True

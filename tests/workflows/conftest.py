@@ -1,4 +1,4 @@
-"""Fixtures for the workflow suite: a real synth of the app, running in LocalCloud with the fast SageMaker."""
+"""Fixtures for the workflow suite: a real synth of the app, running in LocalCloud with the instant runner."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The synthesized app, deployed with `cdk deploy` into LocalCloud with the fast SageMaker (every job acting
-as its role), and what the workflow tests ask of it.
+"""The synthesized app, deployed with `cdk deploy` into LocalCloud with the local SageMaker and its instant
+job runner (every job acting as its role), and what the workflow tests ask of it.
 
 One synth per test session (shared by pytest-xdist workers through a lock file), one LocalCloud
 per process (moto is process-global), reset between tests: registry emptied, SageMaker
@@ -19,24 +19,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from boto3.dynamodb.types import TypeDeserializer
-
-from lambdas.model_registry import STATUS_INDEX, ModelStatus
-from local_mode.fast_sagemaker import (
-    FastSageMaker,
+from lambdas.model_registry import PARTITION_KEY, ModelStatus, deployed_names, literal, read_models
+from local_mode.local_cloud import ExecutionResult, LocalCloud
+from local_mode.moto_hooks import TaskInvocation
+from local_mode.role_access import RoleAccess
+from pipeline_cli.definitions import WORKFLOW_OUTPUTS, all_states, definition_by_workflow
+from tests.support.instant_sagemaker import (
+    InstantSageMaker,
     jsonl,
     prepared_records,
     set_model_archive,
     tiny_model_archive,
 )
-from local_mode.local_cloud import ExecutionResult, LocalCloud
-from local_mode.moto_hooks import TaskInvocation
-from local_mode.role_access import RoleAccess
-from pipeline_cli.definitions import WORKFLOW_OUTPUTS, all_states, definition_by_workflow
 
 STACK_NAME: Final = "TfModelLifecycle"
 WORKFLOWS: Final = ("training", "evaluation")
@@ -93,7 +90,7 @@ def synthesized_app() -> Path:
 
 
 def model_archive() -> bytes:
-    """The fast backend's tiny SavedModel archive, built once per session and shared."""
+    """The instant runner's tiny SavedModel archive, built once per session and shared."""
     root = session_dir()
     path = root / "tiny-model.tar.gz"
     with _locked(root / "model.lock"):
@@ -143,16 +140,6 @@ def catch_target(state: Mapping[str, Any], states: Mapping[str, Any]) -> str | N
 # --- the running stack ----------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def execution_name(hint: str) -> str:
     clean = "".join(c if c.isalnum() or c in "-_" else "-" for c in hint)[:60]
     return f"{clean}-{uuid.uuid4().hex[:10]}"
@@ -163,7 +150,7 @@ class Stack:
     """The app's stack in LocalCloud, with the helpers the workflow tests share."""
 
     cloud: LocalCloud
-    sagemaker: FastSageMaker
+    sagemaker: InstantSageMaker
     template: dict[str, Any]
     machine_arns: dict[str, str] = field(default_factory=dict)
 
@@ -263,11 +250,8 @@ class Stack:
     # -- the registry --
 
     def items(self) -> dict[str, dict[str, Any]]:
-        deserializer = TypeDeserializer()
-        dynamodb = self.cloud.client("dynamodb")
-        items = dynamodb.scan(TableName=self.table, ConsistentRead=True)["Items"]
-        plain = [{k: _plain(deserializer.deserialize(v)) for k, v in item.items()} for item in items]
-        return {str(item["model_name"]): item for item in plain}
+        models = read_models(self.cloud.client("dynamodb"), self.table)
+        return {str(item[PARTITION_KEY]): item for item in models}
 
     def items_of(self, execution_arn: str) -> list[dict[str, Any]]:
         """Registry items written by an execution, oldest attempt first."""
@@ -275,14 +259,7 @@ class Stack:
         return sorted(mine, key=lambda i: int(i.get("attempt", 0)))
 
     def deployed(self) -> list[str]:
-        response = self.cloud.client("dynamodb").query(
-            TableName=self.table,
-            IndexName=STATUS_INDEX,
-            KeyConditionExpression="#s = :d",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":d": {"S": ModelStatus.DEPLOYED.value}},
-        )
-        return [item["model_name"]["S"] for item in response["Items"]]
+        return deployed_names(self.cloud.client("dynamodb"), self.table)
 
     # -- the endpoint --
 
@@ -339,7 +316,7 @@ class Stack:
         self._wait_for_running_executions()
         dynamodb = self.cloud.client("dynamodb")
         for name in self.items():
-            dynamodb.delete_item(TableName=self.table, Key={"model_name": {"S": name}})
+            dynamodb.delete_item(TableName=self.table, Key={PARTITION_KEY: literal(name)})
         self.sagemaker.reset()
         hooks.reset_record()
 
@@ -406,7 +383,6 @@ class Stack:
                 "model_data_url": {"S": model_data_url},
                 "endpoint_name": {"S": self.endpoint_name},
                 "endpoint_config_name": {"S": model},
-                "champion_at_training": {"S": "none"},
                 "gate_metric": {"N": "1.0"},
             },
         )
@@ -416,14 +392,14 @@ class Stack:
 def open_stack(
     cdk_out: Path, workdir: Path, **cloud_options: Any
 ) -> contextlib.AbstractContextManager[Stack]:
-    """LocalCloud on a cloud assembly with the fast SageMaker, data uploaded."""
+    """LocalCloud on a cloud assembly with the local SageMaker's instant runner, data uploaded."""
 
     @contextlib.contextmanager
     def opened() -> Iterator[Stack]:
-        built: dict[str, FastSageMaker] = {}
+        built: dict[str, InstantSageMaker] = {}
 
-        def factory(cloud: LocalCloud) -> FastSageMaker:
-            built["sagemaker"] = FastSageMaker(
+        def factory(cloud: LocalCloud) -> InstantSageMaker:
+            built["sagemaker"] = InstantSageMaker(
                 s3_client=cloud.client("s3"),
                 workdir=workdir,
                 region=cloud.region,

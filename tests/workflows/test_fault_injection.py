@@ -85,6 +85,7 @@ SCENARIOS: Final[dict[str, dict[str, Scenario]]] = {
         "DescribeBestTrainingJob": Scenario(
             input=lambda s: {"tuning": {"enabled": True, "max_jobs": 2, "max_parallel_jobs": 1}}
         ),
+        "RecordTraining": CHAMPION,  # with a champion's lineage; RecordFirstModelTraining without one
         "TransformChampion": CHAMPION,
         "UpdateEndpoint": CHAMPION,
         "PromoteAndRetire": CHAMPION,

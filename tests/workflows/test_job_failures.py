@@ -15,7 +15,7 @@ from tests.workflows.support import RAW_PREFIX, Stack
 @dataclass(frozen=True)
 class JobFailure:
     state: str
-    fail: str  # the FastSageMaker hook
+    fail: str  # the instant runner's hook
     raw_input: bool = False
     item_written: bool = True
     known_bug: str | None = None

@@ -1,4 +1,5 @@
-"""The fast SageMaker keeps the real API: validation, name claims, Describe* shapes, S3 layout."""
+"""LocalSageMaker with the instant runner keeps the real API: validation, name claims, Describe* shapes, S3
+layout."""
 
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def name(prefix: str) -> str:
 
 
 def test_training_writes_a_servable_model_and_a_describe_response(stack: Stack) -> None:
-    job = name("fast-train")
+    job = name("instant-train")
     described = stack.sagemaker.create_training_job(training_request(stack, job))
 
     assert response_problems("sagemaker", "DescribeTrainingJob", described) == []
@@ -95,7 +96,7 @@ def test_training_writes_a_servable_model_and_a_describe_response(stack: Stack) 
 
 
 def test_a_name_in_use_and_an_invalid_request_are_refused_as_by_the_api(stack: Stack) -> None:
-    job = name("fast-dup")
+    job = name("instant-dup")
     stack.sagemaker.create_training_job(training_request(stack, job))
     with pytest.raises(SageMakerApiError) as in_use:
         stack.sagemaker.create_training_job(training_request(stack, job))
@@ -103,19 +104,21 @@ def test_a_name_in_use_and_an_invalid_request_are_refused_as_by_the_api(stack: S
     with pytest.raises(SageMakerApiError) as invalid:
         stack.sagemaker.create_training_job(training_request(stack, "not_a_valid_name"))
     assert invalid.value.code == "ValidationException" and "TrainingJobName" in invalid.value.message
-    spot = {**training_request(stack, name("fast-spot")), "EnableManagedSpotTraining": True}
+    spot = {**training_request(stack, name("instant-spot")), "EnableManagedSpotTraining": True}
     with pytest.raises(SageMakerApiError, match="MaxWaitTimeInSeconds"):
         stack.sagemaker.create_training_job(spot)
     assert [op for op, _ in stack.sagemaker.requests] == ["CreateTrainingJob"]
 
 
 def test_training_fails_like_sagemaker_on_empty_channels_and_on_request(stack: Stack) -> None:
-    empty = stack.sagemaker.create_training_job(training_request(stack, name("fast-empty"), "prepared/none/"))
+    empty = stack.sagemaker.create_training_job(
+        training_request(stack, name("instant-empty"), "prepared/none/")
+    )
     assert empty["TrainingJobStatus"] == "Failed"
     assert empty["FailureReason"].startswith("ClientError: No S3 objects found under S3 URL")
 
-    stack.sagemaker.fail_training("fast-oom", "out of memory")
-    failed = stack.sagemaker.create_training_job(training_request(stack, name("fast-oom")))
+    stack.sagemaker.fail_training("instant-oom", "out of memory")
+    failed = stack.sagemaker.create_training_job(training_request(stack, name("instant-oom")))
     assert (failed["TrainingJobStatus"], failed["FailureReason"]) == (
         "Failed",
         "AlgorithmError: out of memory, exit code: 1",
@@ -126,7 +129,7 @@ def test_training_fails_like_sagemaker_on_empty_channels_and_on_request(stack: S
 def test_transform_writes_joined_predictions_right_for_the_set_fraction(stack: Stack) -> None:
     model = stack.seed_champion()
     stack.sagemaker.set_model_accuracy(model, 0.25)
-    job = name("fast-transform")
+    job = name("instant-transform")
     described = stack.sagemaker.create_transform_job(transform_request(stack, job, model))
 
     assert response_problems("sagemaker", "DescribeTransformJob", described) == []
@@ -145,4 +148,4 @@ def test_transform_writes_joined_predictions_right_for_the_set_fraction(stack: S
 
 def test_transform_of_an_unknown_model_is_refused(stack: Stack) -> None:
     with pytest.raises(SageMakerApiError, match="Could not find model"):
-        stack.sagemaker.create_transform_job(transform_request(stack, name("fast-none"), "no-such-model"))
+        stack.sagemaker.create_transform_job(transform_request(stack, name("instant-none"), "no-such-model"))
