@@ -199,7 +199,7 @@ def _versions() -> dict[str, str]:
 
 def _prepare(root: Path) -> Path:
     sys.path.insert(0, str(REPO))
-    from local_mode.demo_data import write_digits_raw
+    from local_mode.demo.data import write_digits_raw
 
     write_digits_raw(root / "raw", variant="clean")
     subprocess.run([sys.executable, str(TRAINING_CODE / "preprocess.py"), "--input", str(root / "raw"),

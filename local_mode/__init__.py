@@ -1,6 +1,8 @@
-"""Local mode: run the synthesized workflows on one machine (moto's Step Functions interpreter).
+"""Local mode: deploy the app into a local account (moto) and run its workflows on one machine.
 
-Kept light on purpose: import the submodules you need (`local_mode.local_cloud`,
-`local_mode.template`, `local_mode.iam_check`, ...); moto is imported only by `moto_hooks` and
-`local_cloud`.
+Kept light on purpose: import the submodules you need. Packages, by what they emulate
+(docs/architecture.md, "Layout"): `cloud` (moto, the deployed stack, in-process Lambdas,
+executions), `sagemaker` (the API, `jobs`, `serving`), `checks` (IAM, API shapes) and `demo`;
+`session` composes the cloud and SageMaker. The cloud does not import SageMaker
+(tests/local/test_layout.py); moto is imported only under `cloud`.
 """

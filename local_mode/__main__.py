@@ -1,4 +1,4 @@
-"""`python -m local_mode demo | serve`: the synthesized workflows on this machine."""
+"""`python -m local_mode deploy | demo | serve`: the app in a local account, its workflows run here."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def demo(workdir: Annotated[Path, typer.Option(help="logs, models and summary.js
     Example: python -m local_mode demo
     """
     _quiet_environment()
-    from local_mode.demo import run_demo
+    from local_mode.demo.run import run_demo
 
     console = Console()
     summary = run_demo(workdir, console)

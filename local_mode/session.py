@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_mode.local_cloud import LocalCloud
-from local_mode.role_access import RoleAccess
-from local_mode.sagemaker_api_server import SageMakerApiServer
-from local_mode.sagemaker_runtime import LocalSageMaker
+from local_mode.checks.role_access import RoleAccess
+from local_mode.cloud.local_cloud import LocalCloud
+from local_mode.sagemaker.api_server import SageMakerApiServer
+from local_mode.sagemaker.local_sagemaker import LocalSageMaker
+from local_mode.sagemaker.tasks import SageMakerTasks
 
 SESSION_FILE = "session.json"
 LogCallback = Callable[[str, str], None]
@@ -90,7 +91,7 @@ def open_session(workdir: Path, *, on_log: LogCallback | None = None) -> Iterato
     with LocalCloud(
         workdir / "cdk.out",
         cdk_app.STACK_NAME,
-        sagemaker=sagemaker_factory,
+        sagemaker=SageMakerTasks(sagemaker_factory),
         deploy_log=workdir / "cdk-deploy.log",
     ) as cloud:
         sagemaker = built["sagemaker"]

@@ -2,7 +2,7 @@
 
 The workflows' Retry/Catch `ErrorEquals` (pipeline_constructs/workflow_steps.py), the static
 check of both definitions (tests/infra/test_error_names.py) and local mode's Task handlers
-(local_mode/moto_hooks.py, local_mode/sagemaker_tasks.py) all take their names from here, so a
+(local_mode/cloud/moto_hooks.py, local_mode/sagemaker/tasks.py) all take their names from here, so a
 name AWS never emits cannot be retried on, and local mode cannot raise one. This module imports
 botocore and the standard library only (no aws_cdk), so local mode can use it.
 

@@ -66,7 +66,25 @@ class EndpointDeployment:
         self.entry = self._build()
 
     def _build(self) -> sfn.IChainable:
-        endpoint_name = self._endpoint.name
+        config = self._create_endpoint_config()
+        find = self._find_endpoint()
+        create, update = self._create_or_update()
+        wait_until_in_service = self._wait_until_in_service()
+        create.next(wait_until_in_service)
+        update.next(wait_until_in_service)
+        exists = (
+            sfn.Choice(self._scope, "EndpointExists?", comment="Update a live endpoint, create a missing one")
+            .when(
+                sfn.Condition.string_matches(
+                    "$.existing_endpoint.listing", f'*"EndpointName":"{self._endpoint.name}"*'
+                ),
+                update,
+            )
+            .otherwise(create)
+        )
+        return config.next(find).next(exists)
+
+    def _create_endpoint_config(self) -> tasks.SageMakerCreateEndpointConfig:
         config = tasks.SageMakerCreateEndpointConfig(
             self._scope,
             "CreateEndpointConfig",
@@ -81,7 +99,13 @@ class EndpointDeployment:
             ],
             result_path=sfn.JsonPath.DISCARD,
         )
-        find = self._find_endpoint()
+        retry_transient(config, SAGEMAKER_TRANSIENT)
+        catch_all(config, self._on_failure)
+        return config
+
+    def _create_or_update(self) -> tuple[tasks.SageMakerCreateEndpoint, sfn.TaskStateBase]:
+        """(create a missing endpoint, blue/green-update a live one) with this attempt's config."""
+        endpoint_name = self._endpoint.name
         create = tasks.SageMakerCreateEndpoint(
             self._scope,
             "CreateEndpoint",
@@ -98,26 +122,11 @@ class EndpointDeployment:
             rollback_alarm_arns=self._endpoint.rollback_alarm_arns,
             result_path=sfn.JsonPath.DISCARD,
         )
-        for optimized in (config, create):
-            retry_transient(optimized, SAGEMAKER_TRANSIENT)
+        retry_transient(create, SAGEMAKER_TRANSIENT)
         retry_transient(update, SAGEMAKER_SDK_TRANSIENT)
-        for task in (config, create, update):
+        for task in (create, update):
             catch_all(task, self._on_failure)
-
-        wait_until_in_service = self._wait_until_in_service()
-        create.next(wait_until_in_service)
-        update.next(wait_until_in_service)
-        exists = (
-            sfn.Choice(self._scope, "EndpointExists?", comment="Update a live endpoint, create a missing one")
-            .when(
-                sfn.Condition.string_matches(
-                    "$.existing_endpoint.listing", f'*"EndpointName":"{endpoint_name}"*'
-                ),
-                update,
-            )
-            .otherwise(create)
-        )
-        return config.next(find).next(exists)
+        return create, update
 
     def _find_endpoint(self) -> tasks.CallAwsService:
         """Whether the endpoint exists, without treating "not found" as an error.
@@ -182,6 +191,22 @@ class EndpointDeployment:
             result_path="$.endpoint",
         )
         promote = self._promote()
+        failed, timed_out = self._not_in_service()
+        poll_again = (
+            sfn.Choice(self._scope, "PollsLeft?")
+            .when(sfn.Condition.number_greater_than_equals("$.poll.polls", max_polls), timed_out)
+            .otherwise(count.next(wait))
+        )
+        check = self._in_service_check(promote=promote, failed=failed, poll_again=poll_again)
+        config_known = (
+            sfn.Choice(self._scope, "EndpointConfigKnown?")
+            .when(sfn.Condition.is_present("$.endpoint.EndpointConfigName"), summary.next(check))
+            .otherwise(poll_again)
+        )
+        return start.next(wait).next(describe).next(config_known)
+
+    def _not_in_service(self) -> tuple[sfn.IChainable, sfn.IChainable]:
+        """(the endpoint settled on another config or failed, the wait ran out): both fail the attempt."""
         failed = sfn.Pass(
             self._scope,
             "EndpointDidNotDeploy",
@@ -202,12 +227,12 @@ class EndpointDeployment:
             },
             result_path=ERROR_PATH,
         ).next(self._on_failure)
-        poll_again = (
-            sfn.Choice(self._scope, "PollsLeft?")
-            .when(sfn.Condition.number_greater_than_equals("$.poll.polls", max_polls), timed_out)
-            .otherwise(count.next(wait))
-        )
-        check = (
+        return failed, timed_out
+
+    def _in_service_check(
+        self, *, promote: sfn.IChainable, failed: sfn.IChainable, poll_again: sfn.IChainable
+    ) -> sfn.Choice:
+        return (
             sfn.Choice(self._scope, "EndpointInService?")
             .when(
                 sfn.Condition.and_(
@@ -222,12 +247,6 @@ class EndpointDeployment:
             # Creating, Updating, RollingBack, ...: still on its way, and every poll counts.
             .otherwise(poll_again)
         )
-        config_known = (
-            sfn.Choice(self._scope, "EndpointConfigKnown?")
-            .when(sfn.Condition.is_present("$.endpoint.EndpointConfigName"), summary.next(check))
-            .otherwise(poll_again)
-        )
-        return start.next(wait).next(describe).next(config_known)
 
     def _promote(self) -> sfn.IChainable:
         deployed_attributes = {
@@ -262,6 +281,15 @@ class EndpointDeployment:
             comment="First champion: nothing to retire",
             items=[promote],
         )
+        self._announce(after_swap=swap, after_first=first)
+        return current.next(
+            sfn.Choice(self._scope, "RetireChampion?")
+            .when(sfn.Condition.is_present(CURRENT_CHAMPION_PATH), swap)
+            .otherwise(first)
+        )
+
+    def _announce(self, *, after_swap: sfn.TaskStateBase, after_first: sfn.TaskStateBase) -> None:
+        """Both promotions end in the DEPLOYED message; its failure does not undo the deployment."""
         # The message names the retired champion; the first model's has no `replaced` at all.
         message = {
             "event": "DEPLOYED",
@@ -288,17 +316,12 @@ class EndpointDeployment:
         nothing_retired = sfn.Pass(
             self._scope, "ReplacedNothing", parameters=message, result_path="$.announcement"
         )
-        for task, replaced in ((swap, retired), (first, nothing_retired)):
+        for task, replaced in ((after_swap, retired), (after_first, nothing_retired)):
             catch_all(task, self._on_failure)
             task.next(replaced)
             replaced.next(announce)
         catch_all(announce, done)
         announce.next(done)
-        return current.next(
-            sfn.Choice(self._scope, "RetireChampion?")
-            .when(sfn.Condition.is_present(CURRENT_CHAMPION_PATH), swap)
-            .otherwise(first)
-        )
 
 
 def sagemaker_arn(scope: Construct, resource: str, name: str) -> str:

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from lambdas.model_registry import ITEM_EXISTS_CONDITION
 
-from .sagemaker_tasks import evaluation_transform
+from .sagemaker_tasks import JoinedTransformJob, evaluation_transform
 from .state_machine import build_state_machine
 from .workflow_steps import (
     DYNAMODB_TRANSIENT,
@@ -61,8 +61,7 @@ class EvaluationWorkflow(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        registry = RegistrySteps(self, table=registry_table, model_name_path="$.champion.model_name")
-
+        self._registry = RegistrySteps(self, table=registry_table, model_name_path="$.champion.model_name")
         notify_failure = notify_and_fail(self, topic=topic, workflow="evaluation", fail_id="EvaluationFailed")
 
         validate = invoke_lambda(
@@ -72,100 +71,17 @@ class EvaluationWorkflow(Construct):
             payload={"workflow": "evaluation", "input": sfn.JsonPath.string_at("$$.Execution.Input")},
             result_path="$.run",
         )
-        find = registry.find_deployed("FindDeployedModel", result_path="$.champion_query")
-        champion = sfn.Pass(
-            self,
-            "DeployedModel",
-            parameters={
-                "model_name.$": "$.champion_query.Items[0].model_name.S",
-                "transform_job_name.$": f"States.Format('{job_prefix}-{{}}-monitor', $.run.run_id)",
-            },
-            result_path="$.champion",
+        find = self._registry.find_deployed("FindDeployedModel", result_path="$.champion_query")
+        champion = self._deployed_model(job_prefix=job_prefix)
+        transform = self._transform_fresh_data(
+            transform_output_prefix=transform_output_prefix, sagemaker_role=sagemaker_role
         )
-        transform = evaluation_transform(
-            self,
-            "TransformFreshData",
-            job_name=sfn.JsonPath.string_at("$.champion.transform_job_name"),
-            model_name=sfn.JsonPath.string_at("$.champion.model_name"),
-            output_uri=sfn.JsonPath.format(
-                f"{transform_output_prefix}{{}}/", sfn.JsonPath.string_at("$.champion.transform_job_name")
-            ),
-            role=sagemaker_role,
+        score = self._score(
+            evaluate_predictions, transform_output_prefix=transform_output_prefix, report_prefix=report_prefix
         )
-        score = invoke_lambda(
-            self,
-            "EvaluatePredictions",
-            evaluate_predictions,
-            payload={
-                "predictions_uri": sfn.JsonPath.format(
-                    f"{transform_output_prefix}{{}}/", sfn.JsonPath.string_at("$.champion.transform_job_name")
-                ),
-                "report_uri": sfn.JsonPath.format(
-                    f"{report_prefix}{{}}/monitor-{{}}/",
-                    sfn.JsonPath.string_at("$.champion.model_name"),
-                    sfn.JsonPath.string_at("$.run.run_id"),
-                ),
-                "model_name": sfn.JsonPath.string_at("$.champion.model_name"),
-                "metric": sfn.JsonPath.string_at("$.run.metric"),
-                "tolerance": 0,
-                "champion": None,
-            },
-            result_path="$.evaluation",
-        )
-        record = self._append_evaluation(
-            registry,
-            "RecordEvaluation",
-            comment="Append this evaluation to the deployed model's history",
-            entry={
-                "data_uri": dynamo_string("$.run.data_uri"),
-                "metrics": tasks.DynamoAttributeValue.map_from_json_path(
-                    "$.evaluation.candidate.registry_metrics"
-                ),
-                "report_uri": dynamo_string("$.evaluation.candidate.report_uri"),
-            },
-            also_set={"last_evaluation_metric": dynamo_number("$.evaluation.candidate.metric")},
-        )
-        # The champion stays DEPLOYED when its evaluation fails; the failure joins its history.
-        record_failure = self._append_evaluation(
-            registry,
-            "RecordEvaluationFailure",
-            comment="Append the failed evaluation, with its error, to the deployed model's history",
-            entry={
-                "data_uri": dynamo_string("$.run.data_uri"),
-                "error": dynamo_string(f"{ERROR_PATH}.Error"),
-                "cause": dynamo_string(f"{ERROR_PATH}.Cause"),
-            },
-            also_set={},
-        )
-        catch_all(record_failure, notify_failure, result_path=HANDLER_ERROR_PATH)
-        record_failure.next(notify_failure)
-        # Before the deployed model is known there is no history to append the failure to.
-        early_failure = guard_error_cause(self, "EarlyErrorHasCause", notify_failure)
-        evaluation_failure = guard_error_cause(self, "ErrorHasCause", record_failure)
-        retrain = tasks.StepFunctionsStartExecution(
-            self,
-            "Retrain",
-            comment="Train on old + new data; the training workflow's gate decides what gets deployed",
-            state_machine=training_workflow,
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            input=sfn.TaskInput.from_object(
-                {
-                    "raw_data_uri": sfn.JsonPath.string_at("$.run.retrain_raw_data_uri"),
-                    "reason": sfn.JsonPath.format(
-                        "evaluation {}: {} {} below {} on {}",
-                        sfn.JsonPath.execution_name,
-                        sfn.JsonPath.string_at("$.run.metric"),
-                        sfn.JsonPath.string_at("$.evaluation.candidate.metric"),
-                        sfn.JsonPath.string_at("$.run.threshold"),
-                        sfn.JsonPath.string_at("$.run.data_uri"),
-                    ),
-                }
-            ),
-            associate_with_parent=True,
-            result_selector={"execution_arn.$": "$.ExecutionArn", "status.$": "$.Status"},
-            result_path="$.retraining",
-        )
-        retry_transient(retrain, STEP_FUNCTIONS_TRANSIENT)
+        record = self._record_evaluation()
+        early_failure, evaluation_failure = self._failure_handlers(notify_failure)
+        retrain = self._retrain(training_workflow)
         retry_transient(
             record, ("DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException")
         )
@@ -174,19 +90,7 @@ class EvaluationWorkflow(Construct):
         for state in (transform, score, record, retrain):
             catch_all(state, evaluation_failure)
 
-        decayed = (
-            sfn.Choice(self, "Decayed?", comment="Below the threshold on fresh data")
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.number_less_than_json_path(
-                        "$.evaluation.candidate.metric", "$.run.threshold"
-                    ),
-                    sfn.Condition.boolean_equals("$.run.retrain", True),
-                ),
-                retrain.next(sfn.Succeed(self, "Retrained")),
-            )
-            .otherwise(sfn.Succeed(self, "ModelHealthy"))
-        )
+        decayed = self._decayed(retrain)
         definition = (
             begin(self)
             .next(validate)
@@ -222,9 +126,133 @@ class EvaluationWorkflow(Construct):
             ],
         )
 
+    # -- steps, in the order the constructor creates them -----------------------------------------
+
+    def _deployed_model(self, *, job_prefix: str) -> sfn.Pass:
+        """`$.champion`: the deployed model and the name of this run's transform job."""
+        return sfn.Pass(
+            self,
+            "DeployedModel",
+            parameters={
+                "model_name.$": "$.champion_query.Items[0].model_name.S",
+                "transform_job_name.$": f"States.Format('{job_prefix}-{{}}-monitor', $.run.run_id)",
+            },
+            result_path="$.champion",
+        )
+
+    def _transform_fresh_data(
+        self, *, transform_output_prefix: str, sagemaker_role: iam.IRole
+    ) -> JoinedTransformJob:
+        return evaluation_transform(
+            self,
+            "TransformFreshData",
+            job_name=sfn.JsonPath.string_at("$.champion.transform_job_name"),
+            model_name=sfn.JsonPath.string_at("$.champion.model_name"),
+            output_uri=_predictions_uri(transform_output_prefix),
+            role=sagemaker_role,
+        )
+
+    def _score(
+        self, evaluate_predictions: lambda_.IFunction, *, transform_output_prefix: str, report_prefix: str
+    ) -> sfn.TaskStateBase:
+        # No champion to compare with: the deployed model is judged against the threshold alone.
+        return invoke_lambda(
+            self,
+            "EvaluatePredictions",
+            evaluate_predictions,
+            payload={
+                "predictions_uri": _predictions_uri(transform_output_prefix),
+                "report_uri": sfn.JsonPath.format(
+                    f"{report_prefix}{{}}/monitor-{{}}/",
+                    sfn.JsonPath.string_at("$.champion.model_name"),
+                    sfn.JsonPath.string_at("$.run.run_id"),
+                ),
+                "model_name": sfn.JsonPath.string_at("$.champion.model_name"),
+                "metric": sfn.JsonPath.string_at("$.run.metric"),
+                "tolerance": 0,
+                "champion": None,
+            },
+            result_path="$.evaluation",
+        )
+
+    def _record_evaluation(self) -> tasks.DynamoUpdateItem:
+        return self._append_evaluation(
+            "RecordEvaluation",
+            comment="Append this evaluation to the deployed model's history",
+            entry={
+                "data_uri": dynamo_string("$.run.data_uri"),
+                "metrics": tasks.DynamoAttributeValue.map_from_json_path(
+                    "$.evaluation.candidate.registry_metrics"
+                ),
+                "report_uri": dynamo_string("$.evaluation.candidate.report_uri"),
+            },
+            also_set={"last_evaluation_metric": dynamo_number("$.evaluation.candidate.metric")},
+        )
+
+    def _failure_handlers(self, notify_failure: sfn.IChainable) -> tuple[sfn.IChainable, sfn.IChainable]:
+        """(before the deployed model is known, after): where the catches of each phase go."""
+        # The champion stays DEPLOYED when its evaluation fails; the failure joins its history.
+        record_failure = self._append_evaluation(
+            "RecordEvaluationFailure",
+            comment="Append the failed evaluation, with its error, to the deployed model's history",
+            entry={
+                "data_uri": dynamo_string("$.run.data_uri"),
+                "error": dynamo_string(f"{ERROR_PATH}.Error"),
+                "cause": dynamo_string(f"{ERROR_PATH}.Cause"),
+            },
+            also_set={},
+        )
+        catch_all(record_failure, notify_failure, result_path=HANDLER_ERROR_PATH)
+        record_failure.next(notify_failure)
+        # Before the deployed model is known there is no history to append the failure to.
+        early_failure = guard_error_cause(self, "EarlyErrorHasCause", notify_failure)
+        evaluation_failure = guard_error_cause(self, "ErrorHasCause", record_failure)
+        return early_failure, evaluation_failure
+
+    def _retrain(self, training_workflow: sfn.IStateMachine) -> tasks.StepFunctionsStartExecution:
+        retrain = tasks.StepFunctionsStartExecution(
+            self,
+            "Retrain",
+            comment="Train on old + new data; the training workflow's gate decides what gets deployed",
+            state_machine=training_workflow,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            input=sfn.TaskInput.from_object(
+                {
+                    "raw_data_uri": sfn.JsonPath.string_at("$.run.retrain_raw_data_uri"),
+                    "reason": sfn.JsonPath.format(
+                        "evaluation {}: {} {} below {} on {}",
+                        sfn.JsonPath.execution_name,
+                        sfn.JsonPath.string_at("$.run.metric"),
+                        sfn.JsonPath.string_at("$.evaluation.candidate.metric"),
+                        sfn.JsonPath.string_at("$.run.threshold"),
+                        sfn.JsonPath.string_at("$.run.data_uri"),
+                    ),
+                }
+            ),
+            associate_with_parent=True,
+            result_selector={"execution_arn.$": "$.ExecutionArn", "status.$": "$.Status"},
+            result_path="$.retraining",
+        )
+        retry_transient(retrain, STEP_FUNCTIONS_TRANSIENT)
+        return retrain
+
+    def _decayed(self, retrain: sfn.TaskStateBase) -> sfn.Choice:
+        return (
+            sfn.Choice(self, "Decayed?", comment="Below the threshold on fresh data")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.number_less_than_json_path(
+                        "$.evaluation.candidate.metric", "$.run.threshold"
+                    ),
+                    sfn.Condition.boolean_equals("$.run.retrain", True),
+                ),
+                retrain.next(sfn.Succeed(self, "Retrained")),
+            )
+            .otherwise(sfn.Succeed(self, "ModelHealthy"))
+        )
+
     def _append_evaluation(
         self,
-        registry: RegistrySteps,
         construct_id: str,
         *,
         comment: str,
@@ -240,8 +268,8 @@ class EvaluationWorkflow(Construct):
             self,
             construct_id,
             comment=comment,
-            table=registry.table,
-            key=registry.key(),
+            table=self._registry.table,
+            key=self._registry.key(),
             update_expression="SET " + ", ".join([*assignments, *(f"{name} = :{name}" for name in also_set)]),
             condition_expression=ITEM_EXISTS_CONDITION,
             expression_attribute_values={
@@ -266,3 +294,10 @@ class EvaluationWorkflow(Construct):
         )
         retry_transient(task, DYNAMODB_TRANSIENT)
         return task
+
+
+def _predictions_uri(transform_output_prefix: str) -> str:
+    """Where TransformFreshData writes, and so where EvaluatePredictions reads."""
+    return sfn.JsonPath.format(
+        f"{transform_output_prefix}{{}}/", sfn.JsonPath.string_at("$.champion.transform_job_name")
+    )

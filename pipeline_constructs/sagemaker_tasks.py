@@ -125,16 +125,7 @@ def blue_green_update_endpoint(
         parameters={
             "EndpointName": endpoint_name,
             "EndpointConfigName": endpoint_config_name,
-            "DeploymentConfig": {
-                "BlueGreenUpdatePolicy": {
-                    "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-                    # The old fleet stays up while the alarms watch the new one.
-                    "TerminationWaitInSeconds": bake_seconds,
-                },
-                "AutoRollbackConfiguration": {
-                    "Alarms": [{"AlarmName": name} for name in rollback_alarm_names]
-                },
-            },
+            "DeploymentConfig": _blue_green_deployment(rollback_alarm_names, bake_seconds=bake_seconds),
         },
         iam_action="sagemaker:UpdateEndpoint",
         iam_resources=[endpoint_arn, configs_arn],
@@ -143,6 +134,18 @@ def blue_green_update_endpoint(
         ],
         result_path=result_path,
     )
+
+
+def _blue_green_deployment(rollback_alarm_names: list[str], *, bake_seconds: int) -> dict[str, Any]:
+    """UpdateEndpoint's DeploymentConfig: all traffic at once, rolled back when an alarm fires."""
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+            # The old fleet stays up while the alarms watch the new one.
+            "TerminationWaitInSeconds": bake_seconds,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in rollback_alarm_names]},
+    }
 
 
 def evaluation_transform(
@@ -165,18 +168,7 @@ def evaluation_transform(
         transform_job_name=job_name,
         model_name=model_name,
         integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-        transform_input=tasks.TransformInput(
-            transform_data_source=tasks.TransformDataSource(
-                s3_data_source=tasks.TransformS3DataSource(
-                    s3_uri=sfn.JsonPath.format(
-                        f"{{}}{TRANSFORM_CHANNEL}/", sfn.JsonPath.string_at("$.run.data_uri")
-                    ),
-                    s3_data_type=tasks.S3DataType.S3_PREFIX,
-                )
-            ),
-            content_type=TRANSFORM_CONTENT_TYPE,
-            split_type=tasks.SplitType.LINE,
-        ),
+        transform_input=_transform_channel_input(),
         transform_output=tasks.TransformOutput(
             s3_output_path=output_uri,
             accept=TRANSFORM_CONTENT_TYPE,
@@ -193,6 +185,22 @@ def evaluation_transform(
     )
     retry_transient(task, SAGEMAKER_TRANSIENT, interval_seconds=30)
     return task
+
+
+def _transform_channel_input() -> tasks.TransformInput:
+    """The run's transform channel, split into one record per line."""
+    return tasks.TransformInput(
+        transform_data_source=tasks.TransformDataSource(
+            s3_data_source=tasks.TransformS3DataSource(
+                s3_uri=sfn.JsonPath.format(
+                    f"{{}}{TRANSFORM_CHANNEL}/", sfn.JsonPath.string_at("$.run.data_uri")
+                ),
+                s3_data_type=tasks.S3DataType.S3_PREFIX,
+            )
+        ),
+        content_type=TRANSFORM_CONTENT_TYPE,
+        split_type=tasks.SplitType.LINE,
+    )
 
 
 class SyncJobState(sfn.CustomState):
@@ -228,26 +236,38 @@ class SyncJobState(sfn.CustomState):
                 "ResultPath": result_path,
             },
         )
-        stack = Stack.of(self)
-        job_arn = stack.format_arn(service="sagemaker", resource=resource_type, resource_name="*")
-        verb = api_action[len("create") :]
-        self.policy_statements = [
-            iam.PolicyStatement(
-                actions=[
-                    f"sagemaker:Create{verb}",
-                    f"sagemaker:Describe{verb}",
-                    f"sagemaker:Stop{verb}",
-                    "sagemaker:AddTags",
-                ],
-                resources=[job_arn],
-            ),
-            iam.PolicyStatement(
-                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                resources=[stack.format_arn(service="events", resource="rule", resource_name=events_rule)],
-            ),
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[passed_role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
-            ),
-        ]
+        self.policy_statements = _sync_job_statements(
+            Stack.of(self),
+            api_action=api_action,
+            resource_type=resource_type,
+            events_rule=events_rule,
+            passed_role=passed_role,
+        )
+
+
+def _sync_job_statements(
+    stack: Stack, *, api_action: str, resource_type: str, events_rule: str, passed_role: iam.IRole
+) -> list[iam.PolicyStatement]:
+    """What Step Functions documents for a `.sync` SageMaker job: the job, its events rule, PassRole."""
+    job_arn = stack.format_arn(service="sagemaker", resource=resource_type, resource_name="*")
+    verb = api_action[len("create") :]
+    return [
+        iam.PolicyStatement(
+            actions=[
+                f"sagemaker:Create{verb}",
+                f"sagemaker:Describe{verb}",
+                f"sagemaker:Stop{verb}",
+                "sagemaker:AddTags",
+            ],
+            resources=[job_arn],
+        ),
+        iam.PolicyStatement(
+            actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            resources=[stack.format_arn(service="events", resource="rule", resource_name=events_rule)],
+        ),
+        iam.PolicyStatement(
+            actions=["iam:PassRole"],
+            resources=[passed_role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        ),
+    ]

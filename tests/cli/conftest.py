@@ -16,9 +16,10 @@ from botocore.client import BaseClient
 from botocore.stub import Stubber
 from typer.testing import CliRunner, Result
 
-from local_mode.local_cloud import ExecutionResult, LocalCloud
-from local_mode.role_access import RoleAccess
-from local_mode.sagemaker_api_server import SageMakerApiServer
+from local_mode.checks.role_access import RoleAccess
+from local_mode.cloud.local_cloud import ExecutionResult, LocalCloud
+from local_mode.sagemaker.api_server import SageMakerApiServer
+from local_mode.sagemaker.tasks import SageMakerTasks
 from pipeline_cli.backend import Backend, console_execution_url
 from pipeline_cli.cli import app
 from tests.support.instant_sagemaker import InstantRunner, InstantSageMaker, jsonl, prepared_records
@@ -145,7 +146,9 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         return built["sagemaker"]
 
     with (
-        LocalCloud.from_cdk_out(workdir / "cdk.out", cdk_app.STACK_NAME, sagemaker=sagemaker) as cloud,
+        LocalCloud.from_cdk_out(
+            workdir / "cdk.out", cdk_app.STACK_NAME, sagemaker=SageMakerTasks(sagemaker)
+        ) as cloud,
         SageMakerApiServer(built["sagemaker"]) as api,
     ):
         data = cloud.outputs["DataBucketName"]

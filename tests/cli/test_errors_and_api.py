@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError
 
-from local_mode.sagemaker_api_server import SageMakerApiServer
+from local_mode.sagemaker.api_server import SageMakerApiServer
 from pipeline_cli.backend import DEFAULT_STACK, LOCAL_CREDENTIALS
 from pipeline_cli.errors import explain
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from local_mode.demo import run_demo
+from local_mode.demo.run import run_demo
 
 EXPECTED_CHECKS = {
     "TfModelLifecycle deployed by cdk deploy",

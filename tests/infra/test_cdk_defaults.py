@@ -8,7 +8,7 @@ import attempt_plan
 import execution_input
 
 import app as cdk_app
-from pipeline_constructs import training_workflow
+from pipeline_constructs import training_jobs
 from stacks.model_lifecycle_stack import _evaluation_defaults, _training_defaults
 from stacks.settings import CONTEXT_KEY, load_settings
 
@@ -35,5 +35,5 @@ def test_empty_evaluation_input_runs_with_the_cdk_json_defaults() -> None:
 
 
 def test_tuning_ranges_cover_exactly_the_tuned_hyperparameters() -> None:
-    ranges = training_workflow.TUNING_PARAMETER_RANGES  # what the Tune state searches
+    ranges = training_jobs.TUNING_PARAMETER_RANGES  # what the Tune state searches
     assert {r["Name"] for kind in ranges.values() for r in kind} == set(attempt_plan.TUNED_HYPERPARAMETERS)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from local_mode.local_cloud import ExecutionResult, MotoServer, wait_for_execution
-from local_mode.moto_hooks import TaskHooks
+from local_mode.cloud.local_cloud import ExecutionResult, MotoServer, wait_for_execution
+from local_mode.cloud.moto_hooks import TaskHooks
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/local-test"
 

@@ -1,6 +1,6 @@
 """The local SageMaker with an instant job runner, for the workflow and CLI tests.
 
-`InstantRunner` is a `local_mode.job_runner.JobRunner`: the API stays `LocalSageMaker`'s (one
+`InstantRunner` is a `local_mode.sagemaker.job_runner.JobRunner`: the API stays `LocalSageMaker`'s (one
 validation of each request, name claims, Describe* shapes, models, endpoint configs, endpoints
 served over HTTP, tuning's search loop, `fail_endpoint_creation`), while the jobs end at once.
 Every S3 transfer acts as the job's execution role (`services.s3_for`), as the real jobs do:
@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from local_mode.batch_transform import DataProcessing
-from local_mode.local_jobs import (
+from local_mode.sagemaker.jobs.batch_transform import DataProcessing
+from local_mode.sagemaker.jobs.local_jobs import (
     JobServices,
     SpotInterruption,
     artifact_upload_failed,
@@ -50,11 +50,11 @@ from local_mode.local_jobs import (
     processing_download_failed,
     processing_upload_failed,
 )
-from local_mode.s3_io import S3_ERRORS, S3TransferError, S3Uri, list_objects, relative_key
-from local_mode.sagemaker_runtime import LocalSageMaker
-from local_mode.sagemaker_shapes import drop_none, echo_request, failure_reason, utcnow
-from local_mode.tfs_emulation import TfsModel
-from local_mode.transform_jsonpath import JsonPathApplyError
+from local_mode.sagemaker.jobs.s3_io import S3_ERRORS, S3TransferError, S3Uri, list_objects, relative_key
+from local_mode.sagemaker.jobs.transform_jsonpath import JsonPathApplyError
+from local_mode.sagemaker.local_sagemaker import LocalSageMaker
+from local_mode.sagemaker.serving.tfs_emulation import TfsModel
+from local_mode.sagemaker.shapes import drop_none, echo_request, failure_reason, utcnow
 from training_code import contract
 
 __all__ = [

@@ -14,7 +14,7 @@ import contract
 import numpy as np
 import pytest
 
-from local_mode.demo_data import write_digits_raw
+from local_mode.demo.data import write_digits_raw
 
 TRAINING_CODE = Path(__file__).resolve().parents[2] / "training_code"
 # Enough for ~0.98 on the held-out digits (the bar is 0.95) in about 15 s on 2 cores.

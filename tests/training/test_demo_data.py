@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from local_mode.demo_data import digits_images, write_digits_raw
+from local_mode.demo.data import digits_images, write_digits_raw
 
 
 def test_clean_digits_are_mnist_like_uint8_images(tmp_path: Path) -> None:

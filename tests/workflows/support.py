@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from lambdas.model_registry import PARTITION_KEY, ModelStatus, deployed_names, literal, read_models
-from local_mode.local_cloud import ExecutionResult, LocalCloud
-from local_mode.moto_hooks import TaskInvocation
-from local_mode.role_access import RoleAccess
+from local_mode.checks.role_access import RoleAccess
+from local_mode.cloud.local_cloud import ExecutionResult, LocalCloud
+from local_mode.cloud.moto_hooks import TaskInvocation
+from local_mode.sagemaker.tasks import SageMakerTasks
 from pipeline_cli.definitions import WORKFLOW_OUTPUTS, all_states, definition_by_workflow
 from tests.support.instant_sagemaker import (
     InstantSageMaker,
@@ -409,7 +410,7 @@ def open_stack(
             return built["sagemaker"]
 
         options = {"wait_cap_seconds": 0.0, "retry_interval_cap_seconds": 0.0, **cloud_options}
-        with LocalCloud(cdk_out, STACK_NAME, sagemaker=factory, **options) as cloud:
+        with LocalCloud(cdk_out, STACK_NAME, sagemaker=SageMakerTasks(factory), **options) as cloud:
             stack = Stack(cloud, built["sagemaker"], template_json(cdk_out))
             stack.upload_data()
             yield stack

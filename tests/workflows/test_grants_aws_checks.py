@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from local_mode.cdk_deploy import DeployError
-from local_mode.local_cloud import LocalCloud
+from local_mode.cloud.cdk_deploy import DeployError
+from local_mode.cloud.local_cloud import LocalCloud
 from tests.workflows.support import RAW_PREFIX, STACK_NAME, Stack, StackManager, template_json
 
 Edit = Callable[[dict[str, Any]], None]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local_mode.iam_check import IamCheckError
+from local_mode.checks.iam_check import IamCheckError
 from pipeline_cli.definitions import WORKFLOW_OUTPUTS
 from tests.workflows.support import STACK_NAME, WORKFLOWS, Stack, StackManager, template_json
 

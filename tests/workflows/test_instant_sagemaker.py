@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from local_mode.api_validation import response_problems
-from local_mode.sagemaker_shapes import SageMakerApiError
+from local_mode.checks.api_validation import response_problems
+from local_mode.sagemaker.shapes import SageMakerApiError
 from tests.workflows.support import PREPARED_PREFIX, Stack
 from training_code.contract import METRIC_DEFINITIONS
 

@@ -1,0 +1,1 @@
+"""Checks: IAM (policies, roles, grants as a role) and API request/response shapes."""

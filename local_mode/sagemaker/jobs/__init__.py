@@ -1,0 +1,1 @@
+"""SageMaker jobs run on this machine: training, processing, tuning, batch transform."""

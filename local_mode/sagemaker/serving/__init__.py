@@ -1,0 +1,1 @@
+"""SageMaker serving: the TensorFlow Serving emulation and the endpoint server."""
