@@ -67,10 +67,11 @@ class _AppliedResource(CloudFormationModel):
     TYPE: ClassVar[str] = ""
     NAME_PROPERTY: ClassVar[str] = ""
 
-    def __init__(self, physical_id: str, properties: Mapping[str, Any], region: str) -> None:
+    def __init__(self, physical_id: str, properties: Mapping[str, Any], region: str, account_id: str) -> None:
         self.physical_resource_id = physical_id
         self.properties = dict(properties)
         self.region = region
+        self.account_id = account_id
 
     @classmethod
     def cloudformation_name_type(cls) -> str:
@@ -99,7 +100,7 @@ class _AppliedResource(CloudFormationModel):
         **kwargs: Any,
     ) -> _AppliedResource:
         properties = cloudformation_json.get("Properties", {})
-        resource = cls(cls.physical_id(resource_name, properties), properties, region_name)
+        resource = cls(cls.physical_id(resource_name, properties), properties, region_name, account_id)
         resource.apply()
         return resource
 
@@ -122,7 +123,7 @@ class _AppliedResource(CloudFormationModel):
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
         properties = cloudformation_json.get("Properties", {})
-        cls(cls.physical_id(resource_name, properties), properties, region_name).remove()
+        cls(cls.physical_id(resource_name, properties), properties, region_name, account_id).remove()
 
     @classmethod
     def physical_id(cls, resource_name: str, properties: Mapping[str, Any]) -> str:
@@ -169,26 +170,6 @@ class MetricAlarm(_AppliedResource):
     NAME_PROPERTY = "AlarmName"
     # CloudFormation's property names are PutMetricAlarm's, but for these.
     _LISTS: ClassVar[tuple[str, ...]] = ("AlarmActions", "OKActions", "InsufficientDataActions", "Dimensions")
-
-    def __init__(self, physical_id: str, properties: Mapping[str, Any], region: str) -> None:
-        super().__init__(physical_id, properties, region)
-        self.account_id = ""
-
-    @classmethod
-    def create_from_cloudformation_json(
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
-    ) -> _AppliedResource:
-        alarm = super().create_from_cloudformation_json(
-            resource_name, cloudformation_json, account_id, region_name, **kwargs
-        )
-        assert isinstance(alarm, MetricAlarm)
-        alarm.account_id = account_id
-        return alarm
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
