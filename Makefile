@@ -20,11 +20,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 install: $(PY_STAMP) $(NODE_STAMP) $(SCAN_STAMP)
 
-$(PY_STAMP): requirements.txt requirements-dev.txt
+$(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	# The operator CLI (`mlpipeline`) reads lambdas/ and cdk.out from this checkout: editable.
+	# The operator CLI (`mlpipeline`) reads lambdas/ and cdk.out from this checkout, and `contract`
+	# is the repository's own folder: editable.
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -60,13 +61,13 @@ deploy-local: $(PY_STAMP) $(NODE_STAMP)
 demo: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m local_mode demo
 
-## lint: ruff and mypy (shipped code is checked from its own folder, as it runs)
+## lint: ruff and mypy, one configuration (pyproject.toml), two runs: code rooted at the repository
+## root, then the shipped folders rooted in themselves (their modules import each other as top-level
+## modules, as in the container and the Lambda); `contract` resolves from the repository root in both
 lint: $(PY_STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy app.py stacks pipeline_constructs pipeline_cli local_mode benchmarks tests/infra tests/local tests/e2e tests/workflows tests/cli
-	cd lambdas && MYPYPATH=../training_code ../$(PY) -m mypy --config-file ../pyproject.toml .
-	cd training_code && ../$(PY) -m mypy --config-file ../pyproject.toml .
-	MYPYPATH=lambdas:training_code $(PY) -m mypy tests/unit tests/training
+	$(PY) -m mypy app.py stacks pipeline_constructs pipeline_cli local_mode benchmarks contract tests/infra tests/local tests/e2e tests/workflows tests/cli
+	MYPYPATH=lambdas:training_code $(PY) -m mypy lambdas training_code tests/unit tests/training
 
 ## test: lint, then the whole test suite (which runs cfn-lint and checkov: tests/infra/test_scanners.py)
 test: lint $(NODE_STAMP) $(SCAN_STAMP)

@@ -48,6 +48,8 @@ LEARNING_RATE = 1e-3
 def _setup_worker() -> None:
     os.environ.setdefault("KERAS_HOME", str(REPO / ".keras"))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # training_code/'s modules import each other as top-level modules (the archive is the container's
+    # import root); `contract` resolves from the repository root, the worker's working directory.
     sys.path.insert(0, str(TRAINING_CODE))
 
 
@@ -198,7 +200,6 @@ def _versions() -> dict[str, str]:
 
 
 def _prepare(root: Path) -> Path:
-    sys.path.insert(0, str(REPO))
     from local_mode.demo.data import write_digits_raw
 
     write_digits_raw(root / "raw", variant="clean")

@@ -18,8 +18,10 @@ from constructs import Construct
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAINING_CODE_DIR = REPO_ROOT / "training_code"
 LAMBDA_CODE_DIR = REPO_ROOT / "lambdas"
-# The Lambda handlers read the transform record format from the training contract.
-SHARED_WITH_LAMBDAS = (TRAINING_CODE_DIR / "contract.py",)
+# What the training code and the infrastructure share: one package at the repository root, shipped
+# as a folder of that name at the root of both the training archive and the Lambda asset, so
+# `import contract` resolves the same way in the container, in the Lambda and from the checkout.
+SHARED_PACKAGES = (REPO_ROOT / "contract",)
 ARCHIVE_NAME = "sourcedir.tar.gz"
 _SKIPPED = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 
@@ -32,12 +34,21 @@ def source_files(directory: Path) -> Iterator[Path]:
             yield path
 
 
-def write_source_archive(directory: Path, archive: Path) -> None:
+def shipped_files(directory: Path, packages: tuple[Path, ...] = ()) -> Iterator[tuple[Path, Path]]:
+    """(source, path in the bundle): `directory`'s files at the root, each package as a folder of its name."""
+    for path in source_files(directory):
+        yield path, path.relative_to(directory)
+    for package in packages:
+        for path in source_files(package):
+            yield path, Path(package.name) / path.relative_to(package)
+
+
+def write_source_archive(directory: Path, archive: Path, packages: tuple[Path, ...] = ()) -> None:
     """A gzipped tarball that is byte-identical for identical sources (fixed mtimes, owners, order)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in source_files(directory):
-            info = tarfile.TarInfo(str(path.relative_to(directory)))
+        for path, name in shipped_files(directory, packages):
+            info = tarfile.TarInfo(name.as_posix())
             data = path.read_bytes()
             info.size = len(data)
             info.mode = 0o644
@@ -48,26 +59,25 @@ def write_source_archive(directory: Path, archive: Path) -> None:
 
 @jsii.implements(ILocalBundling)
 class _TarGzBundling:
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, packages: tuple[Path, ...]) -> None:
         self._source = source
+        self._packages = packages
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
-        write_source_archive(self._source, Path(output_dir) / ARCHIVE_NAME)
+        write_source_archive(self._source, Path(output_dir) / ARCHIVE_NAME, self._packages)
         return True
 
 
 @jsii.implements(ILocalBundling)
 class _LambdaBundling:
-    def __init__(self, source: Path, extra_files: tuple[Path, ...]) -> None:
+    def __init__(self, source: Path, packages: tuple[Path, ...]) -> None:
         self._source = source
-        self._extra_files = extra_files
+        self._packages = packages
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
         output = Path(output_dir)
-        for path in (*source_files(self._source), *self._extra_files):
-            target = output / (
-                path.relative_to(self._source) if path.is_relative_to(self._source) else path.name
-            )
+        for path, name in shipped_files(self._source, self._packages):
+            target = output / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
         return True
@@ -79,7 +89,7 @@ def _local_only(local: ILocalBundling, output_type: BundlingOutput) -> BundlingO
 
 
 class TrainingCodeAsset(Construct):
-    """`training_code/` as the tar.gz that script mode wants as `sagemaker_submit_directory`."""
+    """`training_code/` plus `contract/`: the tar.gz script mode wants as `sagemaker_submit_directory`."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -88,7 +98,7 @@ class TrainingCodeAsset(Construct):
             "Archive",
             path=str(TRAINING_CODE_DIR),
             asset_hash_type=AssetHashType.OUTPUT,
-            bundling=_local_only(_TarGzBundling(TRAINING_CODE_DIR), BundlingOutput.ARCHIVED),
+            bundling=_local_only(_TarGzBundling(TRAINING_CODE_DIR, SHARED_PACKAGES), BundlingOutput.ARCHIVED),
         )
         self.s3_uri = self.asset.s3_object_url
         # The version recorded in the registry: changes exactly when the shipped code does.
@@ -96,11 +106,11 @@ class TrainingCodeAsset(Construct):
 
 
 def lambda_code() -> lambda_.Code:
-    """`lambdas/` plus the shared contract, as one Lambda asset."""
+    """`lambdas/` plus `contract/`, as one Lambda asset."""
     return lambda_.Code.from_asset(
         str(LAMBDA_CODE_DIR),
         asset_hash_type=AssetHashType.OUTPUT,
         bundling=_local_only(
-            _LambdaBundling(LAMBDA_CODE_DIR, SHARED_WITH_LAMBDAS), BundlingOutput.NOT_ARCHIVED
+            _LambdaBundling(LAMBDA_CODE_DIR, SHARED_PACKAGES), BundlingOutput.NOT_ARCHIVED
         ),
     )

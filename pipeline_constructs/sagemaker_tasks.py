@@ -18,7 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from training_code.contract import (
+from contract import (
     TRANSFORM_CHANNEL,
     TRANSFORM_CONTENT_TYPE,
     TRANSFORM_INPUT_FILTER,

@@ -16,14 +16,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from lambdas.attempt_state import ATTEMPT, ATTEMPT_PATH, TUNING_PARAMETER_RANGES
-from training_code.contract import (
+from contract import (
     ALL_CHANNELS,
     METRIC_DEFINITIONS,
     PREPROCESSING_ENTRY_POINT,
     TRAINING_CHANNELS,
     TUNING_OBJECTIVE,
 )
+from lambdas.attempt_state import ATTEMPT, ATTEMPT_PATH, TUNING_PARAMETER_RANGES
 
 from .endpoint_deployment import sagemaker_arn
 from .sagemaker_tasks import SpotTrainingJob, SyncJobState

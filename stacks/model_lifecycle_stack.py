@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from contract import TRAINING_ENTRY_POINT
 from lambdas.artifact_layout import (
     CHECKPOINTS_PREFIX,
     EVALUATIONS_PREFIX,
@@ -34,7 +35,6 @@ from pipeline_constructs.sagemaker_role import SageMakerExecutionRole
 from pipeline_constructs.storage import PipelineStorage
 from pipeline_constructs.training_workflow import ImageUris, TrainingWorkflow
 from stacks.settings import PipelineSettings
-from training_code.contract import TRAINING_ENTRY_POINT
 
 VARIANT_NAME = "AllTraffic"
 

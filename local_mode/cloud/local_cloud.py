@@ -19,354 +19,38 @@ moto's backends are process-global: one LocalCloud at a time per process.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import logging
-import os
 import shutil
-import sys
 import tempfile
-import threading
-import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import ModuleType, TracebackType
-from typing import Any, Final, Protocol
-from urllib import request as urllib_request
+from types import TracebackType
+from typing import Any, Protocol
 
-import boto3
 from botocore.client import BaseClient
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local_mode.checks import iam_check
 from local_mode.checks.role_access import RoleAccess
 from local_mode.checks.role_calls import RoleCalls
 from local_mode.cloud import cdk_deploy, moto_deploy, service_events
+from local_mode.cloud.executions import (
+    ExecutionResult,
+    Notification,
+    await_child_execution,
+    epoch_millis,
+    notification_from_message,
+    wait_for_execution,
+)
+from local_mode.cloud.lambdas import LocalLambda
 from local_mode.cloud.moto_hooks import TaskContext, TaskError, TaskHooks, sdk_error_name
+from local_mode.cloud.moto_server import ACCOUNT_ID, DEFAULT_REGION, FAKE_CREDENTIALS, MotoServer
 
 LOG = logging.getLogger(__name__)
-
-FAKE_CREDENTIALS: Final = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "aws_session_token": "testing",
-}
-# moto's default account (what STS answers the CDK CLI) and the region local mode runs in.
-ACCOUNT_ID: Final = "123456789012"
-DEFAULT_REGION: Final = "us-east-1"
-
-
-# --- the moto server ------------------------------------------------------------------------
-
-
-class MotoServer:
-    """moto in a thread on 127.0.0.1 (free port), executing state machines for real.
-
-    Sets MOTO_PORT for the lifetime of the server: moto's Step Functions interpreter calls the
-    other services at localhost:$MOTO_PORT.
-    """
-
-    def __init__(self, region: str = DEFAULT_REGION) -> None:
-        self.region = region
-        self.endpoint_url = ""
-        self._server: Any = None
-        self._saved_port: str | None = None
-        self._clients: dict[str, BaseClient] = {}
-        self._clients_lock = threading.Lock()
-
-    def start(self) -> MotoServer:
-        from moto.server import ThreadedMotoServer  # imported late: pulls in Flask and every backend
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
-        _, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://127.0.0.1:{port}"
-        self._saved_port = os.environ.get("MOTO_PORT")
-        os.environ["MOTO_PORT"] = str(port)
-        self.reset()
-        self._post(
-            "/moto-api/config",
-            {
-                "stepfunctions": {"execute_state_machine": True},
-                "lambda": {"use_docker": False},
-                "batch": {"use_docker": False},
-            },
-        )
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        with contextlib.suppress(OSError):
-            self._post("/moto-api/config", {"stepfunctions": {"execute_state_machine": False}})
-            self.reset()
-        self._server.stop()
-        self._server = None
-        self._clients.clear()
-        if self._saved_port is None:
-            os.environ.pop("MOTO_PORT", None)
-        else:
-            os.environ["MOTO_PORT"] = self._saved_port
-
-    def reset(self) -> None:
-        """Forget every resource (moto's backends are process-global)."""
-        self._post("/moto-api/reset", {})
-
-    def client(self, service_name: str) -> BaseClient:
-        """A boto3 client bound to this server, with fake credentials (cached per service)."""
-        with self._clients_lock:
-            if service_name not in self._clients:
-                self._clients[service_name] = boto3.session.Session(**FAKE_CREDENTIALS).client(
-                    service_name,
-                    region_name=self.region,
-                    endpoint_url=self.endpoint_url,
-                    config=Config(retries={"max_attempts": 2, "mode": "standard"}),
-                )
-            return self._clients[service_name]
-
-    def _post(self, path: str, body: Mapping[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        req = urllib_request.Request(
-            self.endpoint_url + path, data=data, method="POST", headers={"Content-Type": "application/json"}
-        )
-        with urllib_request.urlopen(req, timeout=30) as response:
-            response.read()
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
-# --- in-process Lambda functions ------------------------------------------------------------
-
-
-@dataclass
-class LambdaContext:
-    """The parts of the Lambda runtime's context object handlers use."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: float
-    task: TaskContext | None = None
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started: float = field(default_factory=time.monotonic)
-    identity: Any = None
-    client_context: Any = None
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
-
-    @property
-    def log_stream_name(self) -> str:
-        return f"local/[$LATEST]{self.aws_request_id.replace('-', '')}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
-
-
-# Lambda handlers share this process: their environment variables and import roots are swapped in
-# for the duration of each invocation, so invocations are serialised.
-_LAMBDA_LOCK: Final = threading.RLock()
-
-
-class LocalLambda:
-    """One Python Lambda function run in process from its code directory.
-
-    `role`: the function's execution role session (`role_calls.RoleCalls`, session name = the
-    function's name). Every client the handler creates while it runs (at import too) then has
-    each call authorized as the role, as AWS authorizes a request signed with the credentials
-    Lambda gives the function; None: calls are not checked.
-    """
-
-    def __init__(
-        self,
-        *,
-        name: str,
-        arn: str,
-        code_dir: Path,
-        handler: str,
-        environment: Mapping[str, str],
-        timeout: float = 3.0,
-        memory: int = 128,
-        role: RoleCalls | None = None,
-    ) -> None:
-        self.name = name
-        self.arn = arn
-        self.code_dir = code_dir
-        self.handler_name = handler
-        self.environment = dict(environment)
-        self.timeout = timeout
-        self.memory = memory
-        self.role = role
-        self._function: Callable[[Any, Any], Any] | None = None
-        self._modules: dict[str, ModuleType] = {}
-
-    def __call__(self, event: Any, task: TaskContext) -> Any:
-        context = LambdaContext(self.name, self.arn, self.memory, self.timeout, task=task)
-        with _LAMBDA_LOCK, self._sandbox(), self._acting_as_role():
-            return self._load()(event, context)
-
-    def _acting_as_role(self) -> contextlib.AbstractContextManager[Any]:
-        """This invocation's thread creates clients that act as the role (a fresh policy snapshot)."""
-        return self.role.acting() if self.role is not None else contextlib.nullcontext()
-
-    def _load(self) -> Callable[[Any, Any], Any]:
-        if self._function is None:
-            module_name, _, function = self.handler_name.rpartition(".")
-            try:
-                module = importlib.import_module(module_name)
-            except Exception as exc:  # the Lambda runtime reports import failures this way
-                raise TaskError(
-                    "Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}"
-                ) from exc
-            names = self._top_level_names()
-            self._modules = {
-                n: m for n, m in sys.modules.items() if n.split(".")[0] in names and self._is_local(m)
-            }
-            if not callable(getattr(module, function, None)):
-                raise TaskError(
-                    "Runtime.HandlerNotFound", f"Handler '{function}' missing on module '{module_name}'"
-                )
-            self._function = getattr(module, function)
-        return self._function
-
-    def _is_local(self, module: ModuleType | None) -> bool:
-        origin = getattr(module, "__file__", None) or ""
-        return bool(origin) and Path(origin).resolve().is_relative_to(self.code_dir.resolve())
-
-    def _top_level_names(self) -> set[str]:
-        return {p.stem for p in self.code_dir.glob("*.py")} | {
-            p.name for p in self.code_dir.iterdir() if p.is_dir() and (p / "__init__.py").exists()
-        }
-
-    @contextlib.contextmanager
-    def _sandbox(self) -> Iterator[None]:
-        """This function's environment, import root and modules, as in its own Lambda sandbox."""
-        names = self._top_level_names()
-        shadowed = {n: m for n, m in sys.modules.items() if n.split(".")[0] in names}
-        for name in shadowed:
-            del sys.modules[name]
-        sys.modules.update(self._modules)
-        saved_env = {key: os.environ.get(key) for key in self.environment}
-        os.environ.update(self.environment)
-        sys.path.insert(0, str(self.code_dir))
-        importlib.invalidate_caches()
-        try:
-            yield
-        finally:
-            sys.path.remove(str(self.code_dir))
-            for key, value in saved_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            for name in [n for n in sys.modules if n.split(".")[0] in names]:
-                del sys.modules[name]
-            sys.modules.update(shadowed)
-
-
-# --- executions and notifications -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExecutionResult:
-    """A finished (or timed-out) execution: DescribeExecution and the full history."""
-
-    execution_arn: str
-    description: Mapping[str, Any]
-    history: list[dict[str, Any]]
-
-    @property
-    def status(self) -> str:
-        return str(self.description.get("status"))
-
-    @property
-    def output(self) -> Any:
-        raw = self.description.get("output")
-        if not isinstance(raw, str):
-            return None
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:  # moto reports a string output without its JSON quotes
-            return raw
-
-    @property
-    def error(self) -> str | None:
-        return self.description.get("error")
-
-    @property
-    def cause(self) -> str | None:
-        return self.description.get("cause")
-
-    def events(self, *types: str) -> list[dict[str, Any]]:
-        return [e for e in self.history if not types or e.get("type") in types]
-
-    def entered_states(self) -> list[str]:
-        """Names of the states entered, in order (repeats included)."""
-        return [e[key]["name"] for e in self.history for key in e if key == "stateEnteredEventDetails"]
-
-
-def execution_history(sfn: BaseClient, execution_arn: str) -> list[dict[str, Any]]:
-    """Every history event of an execution, oldest first."""
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
-
-
-def wait_for_execution(
-    sfn: BaseClient, execution_arn: str, timeout: float = 120.0, poll: float = 0.05
-) -> ExecutionResult:
-    """Wait until an execution ends; on timeout stop it and raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        description = sfn.describe_execution(executionArn=execution_arn)
-        if description["status"] != "RUNNING":
-            return ExecutionResult(execution_arn, description, execution_history(sfn, execution_arn))
-        if time.monotonic() > deadline:
-            sfn.stop_execution(
-                executionArn=execution_arn, error="LocalMode.Timeout", cause=f"no result within {timeout}s"
-            )
-            entered = ExecutionResult(
-                execution_arn, description, execution_history(sfn, execution_arn)
-            ).entered_states()
-            raise TimeoutError(f"{execution_arn} still running after {timeout}s; states entered: {entered}")
-        time.sleep(poll)
-
-
-@dataclass(frozen=True)
-class Notification:
-    """One message published to an SNS topic of the stack."""
-
-    topic_arn: str
-    message: str
-    subject: str | None
-    attributes: Mapping[str, Any]
-
-    @property
-    def json(self) -> Any:
-        """The message parsed as JSON (None when it is not JSON)."""
-        try:
-            return json.loads(self.message)
-        except json.JSONDecodeError:
-            return None
 
 
 # --- LocalCloud -----------------------------------------------------------------------------
@@ -626,7 +310,7 @@ class LocalCloud:
                 if not messages:
                     break
                 for message in messages:
-                    self._notifications.append(_notification(topic, message["Body"]))
+                    self._notifications.append(notification_from_message(topic, message["Body"]))
                     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return [n for n in self._notifications if topic_arn is None or n.topic_arn == topic_arn]
 
@@ -717,54 +401,16 @@ class LocalCloud:
                 error = exc.response["Error"]
                 raise TaskError(sdk_error_name("StepFunctions", error["Code"]), error["Message"]) from exc
             if not wait:
-                return {"ExecutionArn": started["executionArn"], "StartDate": _millis(started["startDate"])}
-            return self._await_child(started["executionArn"], context, parse)
+                return {
+                    "ExecutionArn": started["executionArn"],
+                    "StartDate": epoch_millis(started["startDate"]),
+                }
+            return await_child_execution(
+                self.client("stepfunctions"), started["executionArn"], context, parse
+            )
 
         return handle
-
-    def _await_child(self, execution_arn: str, parent: TaskContext, parse: bool) -> dict[str, Any]:
-        sfn = self.client("stepfunctions")
-        while True:
-            child = sfn.describe_execution(executionArn=execution_arn)
-            if child["status"] != "RUNNING":
-                break
-            if sfn.describe_execution(executionArn=parent.execution_arn)["status"] != "RUNNING":
-                sfn.stop_execution(executionArn=execution_arn, cause="parent execution ended")
-                raise TaskError("States.TaskFailed", f"parent {parent.execution_arn} ended")
-            time.sleep(0.05)
-        result = _describe_execution_result(child, parse)
-        if child["status"] != "SUCCEEDED":
-            raise TaskError("States.TaskFailed", json.dumps(result, separators=(",", ":")))
-        return result
-
-
-def _millis(value: Any) -> Any:
-    return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else value
-
-
-def _describe_execution_result(description: Mapping[str, Any], parse: bool) -> dict[str, Any]:
-    """DescribeExecution as the `.sync` integration returns it: PascalCase, dates in epoch ms."""
-    result = {
-        key[:1].upper() + key[1:]: _millis(value)
-        for key, value in description.items()
-        if key != "ResponseMetadata"
-    }
-    if parse:
-        for key in ("Input", "Output"):
-            if isinstance(result.get(key), str):
-                result[key] = json.loads(result[key])
-    return result
 
 
 def _document(document: Any) -> dict[str, Any]:
     return json.loads(document) if isinstance(document, str) else dict(document)
-
-
-def _notification(topic_arn: str, body: str) -> Notification:
-    envelope = json.loads(body)
-    return Notification(
-        topic_arn=envelope.get("TopicArn", topic_arn),
-        message=envelope.get("Message", body),
-        subject=envelope.get("Subject"),
-        attributes={k: v.get("Value") for k, v in envelope.get("MessageAttributes", {}).items()},
-    )

@@ -25,10 +25,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from contract import PREPROCESSING_ENTRY_POINT, TRANSFORM_CHANNEL
 from lambdas.model_registry import deployed_names, read_models
 from local_mode.demo.data import Variant, digits_images, write_digits_raw
 from local_mode.session import LocalSession, open_session, write_session_file
-from training_code.contract import PREPROCESSING_ENTRY_POINT, TRANSFORM_CHANNEL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RAW_PREFIX = "raw/digits/"

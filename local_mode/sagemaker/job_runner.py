@@ -13,9 +13,9 @@ records, runs tuning's search and the endpoints' lifecycle. What a job *does* is
 Every S3 transfer goes through `services.s3_for(role)` (or `services.model_client(role)` for a
 model archive), so a job acts as its execution role whichever runner runs it.
 
-`SubprocessRunner` (the default) runs the real scripts in subprocesses (`local_jobs`) and the
-models through the TF Serving emulation (`batch_transform`, `tfs_emulation`). Tests plug in an
-instant runner (tests/support/instant_sagemaker.py).
+`SubprocessRunner` (the default) runs the real scripts in subprocesses (`training_job`,
+`processing_job`) and the models through the TF Serving emulation (`batch_transform`,
+`tfs_emulation`). Tests plug in an instant runner (tests/support/instant_sagemaker.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from local_mode.sagemaker.jobs.batch_transform import TransformJob
-from local_mode.sagemaker.jobs.local_jobs import JobServices, ProcessingJob, SpotInterruption, TrainingJob
+from local_mode.sagemaker.jobs.job_services import JobServices
+from local_mode.sagemaker.jobs.processing_job import ProcessingJob
+from local_mode.sagemaker.jobs.training_job import SpotInterruption, TrainingJob
 from local_mode.sagemaker.serving.tfs_emulation import TfsModel
 
 __all__ = ["JobRunner", "SubprocessRunner"]

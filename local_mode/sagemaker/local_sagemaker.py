@@ -6,7 +6,7 @@ operation's own rules), and returns the API's responses. Jobs block until they e
 their final Describe* response, which is what a Step Functions ``.sync`` task yields. What a job
 does is its ``JobRunner``'s (``job_runner``); the default, ``SubprocessRunner``, runs for real:
 
-* training and processing jobs run their scripts as subprocesses (``local_jobs``),
+* training and processing jobs run their scripts as subprocesses (``training_job``, ``processing_job``),
 * transform jobs and endpoints serve the model through an in-process emulation of the
   SageMaker TensorFlow Serving container (``tfs_emulation``, ``batch_transform``).
 
@@ -37,9 +37,10 @@ from botocore.exceptions import ClientError
 
 from local_mode.sagemaker.job_runner import JobRunner, SubprocessRunner
 from local_mode.sagemaker.jobs.batch_transform import TransformJob
-from local_mode.sagemaker.jobs.local_jobs import JobServices, LogCallback, SpotInterruption
+from local_mode.sagemaker.jobs.job_services import JobServices, LogCallback
 from local_mode.sagemaker.jobs.local_tuning import run_tuning_job, validate_tuning_request
 from local_mode.sagemaker.jobs.s3_io import S3TransferError, S3Uri
+from local_mode.sagemaker.jobs.training_job import SpotInterruption
 from local_mode.sagemaker.serving.endpoint_server import EndpointServer, ServedModel
 from local_mode.sagemaker.serving.tfs_emulation import TfsContainer
 from local_mode.sagemaker.shapes import (

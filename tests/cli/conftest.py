@@ -17,7 +17,8 @@ from botocore.stub import Stubber
 from typer.testing import CliRunner, Result
 
 from local_mode.checks.role_access import RoleAccess
-from local_mode.cloud.local_cloud import ExecutionResult, LocalCloud
+from local_mode.cloud.executions import ExecutionResult
+from local_mode.cloud.local_cloud import LocalCloud
 from local_mode.sagemaker.api_server import SageMakerApiServer
 from local_mode.sagemaker.tasks import SageMakerTasks
 from pipeline_cli.backend import Backend, console_execution_url

@@ -1,18 +1,23 @@
-"""The training code ships as a deterministic tar.gz; the Lambda asset carries the shared contract."""
+"""The training code ships as a deterministic tar.gz; it and the Lambda asset carry the `contract` package."""
 
 from __future__ import annotations
 
 import tarfile
 from pathlib import Path
 
-from pipeline_constructs.code_assets import TRAINING_CODE_DIR, write_source_archive
-from training_code.contract import PREPROCESSING_ENTRY_POINT, TRAINING_ENTRY_POINT
+from contract import PREPROCESSING_ENTRY_POINT, TRAINING_ENTRY_POINT
+from pipeline_constructs.code_assets import (
+    REPO_ROOT,
+    SHARED_PACKAGES,
+    TRAINING_CODE_DIR,
+    write_source_archive,
+)
 
 
 def test_archive_is_byte_identical_across_builds(tmp_path: Path) -> None:
     first, second = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
-    write_source_archive(TRAINING_CODE_DIR, first)
-    write_source_archive(TRAINING_CODE_DIR, second)
+    write_source_archive(TRAINING_CODE_DIR, first, SHARED_PACKAGES)
+    write_source_archive(TRAINING_CODE_DIR, second, SHARED_PACKAGES)
     assert first.read_bytes() == second.read_bytes()
 
 
@@ -31,16 +36,44 @@ def test_archive_holds_the_entry_points_and_no_caches(tmp_path: Path) -> None:
     assert all(m.mtime == 0 and m.uid == 0 and m.mode == 0o644 for m in members.values())
 
 
-def test_real_training_code_has_both_entry_points(tmp_path: Path) -> None:
+def test_packages_ship_as_folders_of_their_name(tmp_path: Path) -> None:
+    source, package = tmp_path / "src", tmp_path / "shared"
+    source.mkdir()
+    (source / "train.py").write_text("import shared\n")
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"\0")
+    (package / "__init__.py").write_text("X = 1\n")
     archive = tmp_path / "code.tar.gz"
-    write_source_archive(TRAINING_CODE_DIR, archive)
+    write_source_archive(source, archive, (package,))
+    with tarfile.open(archive, "r:gz") as tar:
+        assert tar.getnames() == ["train.py", "shared/__init__.py"]
+
+
+def test_real_training_code_has_both_entry_points_and_the_contract_package(tmp_path: Path) -> None:
+    archive = tmp_path / "code.tar.gz"
+    write_source_archive(TRAINING_CODE_DIR, archive, SHARED_PACKAGES)
     with tarfile.open(archive, "r:gz") as tar:
         names = set(tar.getnames())
-    assert {TRAINING_ENTRY_POINT, PREPROCESSING_ENTRY_POINT, "contract.py"} <= names
+    assert {TRAINING_ENTRY_POINT, PREPROCESSING_ENTRY_POINT, "contract/__init__.py"} <= names
+    assert "contract.py" not in names
 
 
-def test_lambda_asset_carries_the_contract(synthesized: dict) -> None:
+def test_synthesized_training_archive_carries_the_contract_package(synthesized: dict) -> None:
+    staged = Path(synthesized["outdir"]).glob("asset.*")
+    archives = [p for p in staged if p.is_file() and tarfile.is_tarfile(p)]
+    assert len(archives) == 1
+    for archive in archives:
+        with tarfile.open(archive, "r:gz") as tar:
+            shipped = tar.extractfile("contract/__init__.py")
+            assert shipped is not None
+            assert shipped.read() == (REPO_ROOT / "contract" / "__init__.py").read_bytes()
+
+
+def test_lambda_asset_carries_the_contract_package(synthesized: dict) -> None:
     staged = [p for p in Path(synthesized["outdir"]).glob("asset.*") if (p / "execution_input.py").exists()]
     assert len(staged) == 1
-    assert (staged[0] / "contract.py").read_text() == (TRAINING_CODE_DIR / "contract.py").read_text()
+    assert (staged[0] / "contract" / "__init__.py").read_text() == (
+        REPO_ROOT / "contract" / "__init__.py"
+    ).read_text()
+    assert not (staged[0] / "contract.py").exists()
     assert not list(staged[0].rglob("__pycache__"))

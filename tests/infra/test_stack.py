@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from contract import METRIC_DEFINITIONS, TRANSFORM_INPUT_FILTER, TRANSFORM_OUTPUT_FILTER
 from lambdas.model_registry import PARTITION_KEY, STATUS_INDEX
 from pipeline_cli.definitions import all_states, workflow_definitions
-from training_code.contract import METRIC_DEFINITIONS, TRANSFORM_INPUT_FILTER, TRANSFORM_OUTPUT_FILTER
 
 
 def _resources(template_json: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:

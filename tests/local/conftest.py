@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from local_mode.cloud.local_cloud import ExecutionResult, MotoServer, wait_for_execution
+from local_mode.cloud.executions import ExecutionResult, wait_for_execution
 from local_mode.cloud.moto_hooks import TaskHooks
+from local_mode.cloud.moto_server import MotoServer
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/local-test"
 

@@ -41,21 +41,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import contract
 from local_mode.sagemaker.jobs.batch_transform import DataProcessing
-from local_mode.sagemaker.jobs.local_jobs import (
-    JobServices,
+from local_mode.sagemaker.jobs.job_services import JobServices
+from local_mode.sagemaker.jobs.processing_job import processing_download_failed, processing_upload_failed
+from local_mode.sagemaker.jobs.s3_io import S3_ERRORS, S3TransferError, S3Uri, list_objects, relative_key
+from local_mode.sagemaker.jobs.training_job import (
     SpotInterruption,
     artifact_upload_failed,
     data_download_failed,
-    processing_download_failed,
-    processing_upload_failed,
 )
-from local_mode.sagemaker.jobs.s3_io import S3_ERRORS, S3TransferError, S3Uri, list_objects, relative_key
 from local_mode.sagemaker.jobs.transform_jsonpath import JsonPathApplyError
 from local_mode.sagemaker.local_sagemaker import LocalSageMaker
 from local_mode.sagemaker.serving.tfs_emulation import TfsModel
 from local_mode.sagemaker.shapes import drop_none, echo_request, failure_reason, utcnow
-from training_code import contract
 
 __all__ = [
     "InstantRunner",

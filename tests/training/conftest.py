@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import contract
 import numpy as np
 import pytest
 
+import contract
 from local_mode.demo.data import write_digits_raw
 
 TRAINING_CODE = Path(__file__).resolve().parents[2] / "training_code"

@@ -7,12 +7,13 @@ import io
 import json
 from pathlib import Path
 
-import contract
 import pytest
 import sagemaker_env
 import train
 from epoch_metrics import MetricLineLogger
 from sagemaker_env import InputError
+
+import contract
 
 
 def test_sagemaker_style_arguments_are_parsed_and_extras_tolerated(monkeypatch: pytest.MonkeyPatch) -> None:

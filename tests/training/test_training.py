@@ -8,11 +8,11 @@ import socket
 import subprocess
 from pathlib import Path
 
-import contract
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import contract
 from tests.training.conftest import EPOCHS, TRAINING_CODE, TrainedRun, read_channel, train_command
 
 pytestmark = pytest.mark.slow

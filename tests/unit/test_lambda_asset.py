@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
-# What the runtime and the Powertools v3 layer provide, plus contract.py, which the CDK
-# bundling copies into the asset from training_code/. No numpy, Pillow or matplotlib.
+# What the runtime and the Powertools v3 layer provide, plus the `contract` package, which the CDK
+# bundling ships as a folder at the asset's root. No numpy, Pillow or matplotlib.
 PROVIDED = {"boto3", "botocore", "aws_lambda_powertools", "pydantic", "pydantic_core", "contract"}
 HANDLER_MODULES = ("execution_input", "attempt_plan", "evaluate_predictions")
 

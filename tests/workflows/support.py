@@ -24,7 +24,8 @@ from typing import Any, Final
 
 from lambdas.model_registry import PARTITION_KEY, ModelStatus, deployed_names, literal, read_models
 from local_mode.checks.role_access import RoleAccess
-from local_mode.cloud.local_cloud import ExecutionResult, LocalCloud
+from local_mode.cloud.executions import ExecutionResult
+from local_mode.cloud.local_cloud import LocalCloud
 from local_mode.cloud.moto_hooks import TaskInvocation
 from local_mode.sagemaker.tasks import SageMakerTasks
 from pipeline_cli.definitions import WORKFLOW_OUTPUTS, all_states, definition_by_workflow

@@ -14,7 +14,7 @@ from typing import Any, Final
 import pytest
 
 from lambdas.model_registry import ModelStatus
-from local_mode.cloud.local_cloud import ExecutionResult
+from local_mode.cloud.executions import ExecutionResult
 from pipeline_cli.definitions import all_states, definition_by_workflow
 from tests.workflows.support import (
     PERMANENT_ERROR,

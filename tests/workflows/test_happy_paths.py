@@ -6,7 +6,7 @@ import json
 import math
 
 from lambdas.model_registry import EVALUATION_METRICS, ModelStatus
-from local_mode.cloud.local_cloud import ExecutionResult
+from local_mode.cloud.executions import ExecutionResult
 from tests.workflows.support import LABELLED_PREFIX, RAW_PREFIX, Stack
 
 

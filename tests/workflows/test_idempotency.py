@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lambdas.model_registry import ModelStatus
-from local_mode.cloud.local_cloud import ExecutionResult
+from local_mode.cloud.executions import ExecutionResult
 from tests.workflows.support import Stack, retried
 
 SAME_INPUT = {"reason": "same input twice", "hyperparameters": {"epochs": 3}}

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from contract import METRIC_DEFINITIONS
 from local_mode.checks.api_validation import response_problems
 from local_mode.sagemaker.shapes import SageMakerApiError
 from tests.workflows.support import PREPARED_PREFIX, Stack
-from training_code.contract import METRIC_DEFINITIONS
 
 
 def training_request(stack: Stack, name: str, data_prefix: str = PREPARED_PREFIX) -> dict[str, Any]:

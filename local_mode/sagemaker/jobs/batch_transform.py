@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from local_mode.sagemaker.jobs.local_jobs import JobError, JobServices
+from local_mode.sagemaker.jobs.job_services import JobError, JobServices
 from local_mode.sagemaker.jobs.s3_io import (
     S3_ERRORS,
     S3Object,

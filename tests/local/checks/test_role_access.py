@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from local_mode.checks.role_access import RoleAccess, bucket_policy_verdict
 from local_mode.cloud import moto_deploy
-from local_mode.cloud.local_cloud import MotoServer
+from local_mode.cloud.moto_server import MotoServer
 from local_mode.sagemaker.jobs.s3_io import S3TransferError, S3Uri, upload_file
 from local_mode.sagemaker.local_sagemaker import JobRunner, LocalSageMaker, SageMakerApiError
 from tests.local.sagemaker.test_local_sagemaker_support import training_request

@@ -25,8 +25,9 @@ from botocore.exceptions import ClientError
 from local_mode.checks.role_access import S3_OPERATIONS, RoleAccess
 from local_mode.checks.role_calls import OPERATIONS, Call, RoleCalls, UnmappedOperation, iam_prefix
 from local_mode.cloud import moto_deploy
-from local_mode.cloud.local_cloud import LocalLambda, MotoServer
+from local_mode.cloud.lambdas import LocalLambda
 from local_mode.cloud.moto_hooks import TaskContext, lambda_error_payload
+from local_mode.cloud.moto_server import MotoServer
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

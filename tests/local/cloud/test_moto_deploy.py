@@ -10,7 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_mode.cloud import moto_deploy
-from local_mode.cloud.local_cloud import MotoServer, wait_for_execution
+from local_mode.cloud.executions import wait_for_execution
+from local_mode.cloud.moto_server import MotoServer
 
 TLS_ONLY = {
     "Effect": "Deny",

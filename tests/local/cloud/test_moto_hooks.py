@@ -13,7 +13,6 @@ from typing import Any
 import moto
 import pytest
 
-from local_mode.cloud.local_cloud import MotoServer
 from local_mode.cloud.moto_hooks import (
     MOTO_VERSION,
     TaskContext,
@@ -22,6 +21,7 @@ from local_mode.cloud.moto_hooks import (
     function_name,
     resource_key,
 )
+from local_mode.cloud.moto_server import MotoServer
 from tests.local.conftest import RunDefinition, task
 
 TRAIN = "arn:aws:states:::sagemaker:createTrainingJob.sync"

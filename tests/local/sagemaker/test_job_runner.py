@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from local_mode.sagemaker.job_runner import SubprocessRunner
-from local_mode.sagemaker.jobs.local_jobs import JobServices, SpotInterruption
+from local_mode.sagemaker.jobs.job_services import JobServices
+from local_mode.sagemaker.jobs.training_job import SpotInterruption
 from local_mode.sagemaker.local_sagemaker import LocalSageMaker, SageMakerApiError
 from local_mode.sagemaker.serving.tfs_emulation import TfsModel
 from tests.local.sagemaker.test_local_sagemaker_support import BUCKET, local_sagemaker, training_request

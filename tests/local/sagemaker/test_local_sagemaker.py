@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import contract
 from local_mode.sagemaker.jobs.transform_jsonpath import JsonPath, JsonPathApplyError, JsonPathError
 from local_mode.sagemaker.local_sagemaker import SageMakerApiError
 from local_mode.sagemaker.serving.tfs_emulation import (
@@ -34,7 +35,6 @@ from tests.local.sagemaker.test_local_sagemaker_support import (
     training_request,
     upload_code,
 )
-from training_code import contract
 
 # A script-mode entry point that does what train.py does, in milliseconds: prints contract
 # metric lines, records what the container told it, writes a model, honours the failure file.

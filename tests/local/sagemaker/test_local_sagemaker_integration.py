@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import contract
 from local_mode.demo.data import write_digits_raw
 from tests.local.sagemaker.test_local_sagemaker_support import (
     BUCKET,
@@ -21,7 +22,6 @@ from tests.local.sagemaker.test_local_sagemaker_support import (
     local_sagemaker,
     tar_gz,
 )
-from training_code import contract
 
 TRAINING_CODE = Path(__file__).resolve().parents[3] / "training_code"
 PROCESSING_ROOT = "/opt/ml/processing"

@@ -22,7 +22,7 @@ import numpy as np
 from moto import mock_aws
 
 from local_mode.checks.api_validation import validate_response
-from local_mode.sagemaker.jobs.local_jobs import LogCallback
+from local_mode.sagemaker.jobs.job_services import LogCallback
 from local_mode.sagemaker.local_sagemaker import LocalSageMaker
 
 BUCKET = "local-sagemaker-tests"

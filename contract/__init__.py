@@ -1,8 +1,10 @@
 """What the training code and the infrastructure must agree on, in one place.
 
-This module ships inside the training-code archive (the container imports it as
-``contract``) and is imported by the CDK app and local mode as
-``training_code.contract``. Standard library only.
+One package, imported as ``contract`` everywhere: by the CDK app, local mode and the tests (the
+repository root is their import root), by the training scripts (the CDK bundling ships this
+folder inside the training-code archive, whose root is the container's working directory and
+import root) and by the Lambda handlers (shipped as ``contract/`` at the root of the Lambda
+asset). Standard library only.
 """
 
 from __future__ import annotations
