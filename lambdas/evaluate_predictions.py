@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import boto3
-import contract
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from model_registry import EVALUATION_METRICS, RECORDS_METRIC
@@ -29,6 +28,8 @@ from png_heatmap import render_confusion_png
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from s3_uris import S3UriError, s3_prefix, split_s3_uri
 from validation_messages import describe_validation_error, expected
+
+import contract
 
 logger = Logger()
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import contract
 import keras
+
+import contract
 
 
 class MetricLineLogger(keras.callbacks.Callback):

@@ -6,9 +6,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import contract
 import keras
 import tensorflow as tf
+
+import contract
 
 
 def export_for_serving(

@@ -23,12 +23,13 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-import contract
 import numpy as np
 import tensorflow as tf
 from raw_readers import DataError, read_all
 from sagemaker_env import ArgumentParser, InputError, failure_file, report_failure
 from tfrecord_io import DatasetMetadata, encode_example, metadata_part_name, write_metadata
+
+import contract
 
 PROCESSING = Path("/opt/ml/processing")
 # SageMaker's toolkits relocate /opt/ml with SAGEMAKER_BASE_DIR (local mode gives each instance its own).

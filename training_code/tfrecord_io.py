@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import contract
 import tensorflow as tf
 from distribution import Devices, distribute_dataset
 from sagemaker_env import InputError, channel_sharded_by_s3_key
+
+import contract
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"

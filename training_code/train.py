@@ -17,7 +17,6 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-import contract
 import keras
 from digits_cnn import build_model
 from distribution import setup_devices
@@ -34,6 +33,8 @@ from sagemaker_env import (
     str_to_bool,
 )
 from tfrecord_io import TrainingData
+
+import contract
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

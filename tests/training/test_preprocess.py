@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import contract
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import contract
 from tests.training.conftest import read_channel, run_preprocess
 
 
