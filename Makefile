@@ -61,21 +61,20 @@ deploy-local: $(PY_STAMP) $(NODE_STAMP)
 demo: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m local_mode demo
 
-## lint: ruff and mypy, one configuration (pyproject.toml), two runs: code rooted at the repository
-## root, then the shipped folders rooted in themselves (their modules import each other as top-level
-## modules, as in the container and the Lambda); `contract` resolves from the repository root in both
+## lint: ruff and mypy, one configuration (pyproject.toml), one run over everything
 lint: $(PY_STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m mypy app.py stacks pipeline_constructs pipeline_cli local_mode benchmarks contract tests/infra tests/local tests/e2e tests/workflows tests/cli
-	MYPYPATH=lambdas:training_code $(PY) -m mypy lambdas training_code tests/unit tests/training
+	$(PY) -m mypy app.py stacks pipeline_constructs pipeline_cli local_mode benchmarks contract lambdas training_code tests
 
 ## test: lint, then the whole test suite (which runs cfn-lint and checkov: tests/infra/test_scanners.py)
 test: lint $(NODE_STAMP) $(SCAN_STAMP)
 	$(PY) -m pytest -n 2
 
-## bench: training and input-pipeline benchmark → benchmarks/results.json and the README
-bench: $(PY_STAMP)
+## bench: training and input-pipeline benchmark, then the pipeline benchmark (step cache, local
+## mode: first run, identical run, a retrain) → benchmarks/results.json and the README
+bench: $(PY_STAMP) $(NODE_STAMP)
 	$(PY) -m benchmarks.bench_training
+	$(PY) -m benchmarks.bench_pipeline
 
 clean:
 	rm -rf cdk.out local-run .pytest_cache .mypy_cache .ruff_cache

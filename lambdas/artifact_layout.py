@@ -18,3 +18,5 @@ MODELS_PREFIX: Final = "models/"
 CHECKPOINTS_PREFIX: Final = "checkpoints/"
 TRANSFORM_PREFIX: Final = "transform/"
 EVALUATIONS_PREFIX: Final = "evaluations/"
+# The endpoint's data capture: <prefix><endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl (SageMaker's layout).
+CAPTURE_PREFIX: Final = "capture/"

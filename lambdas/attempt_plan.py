@@ -14,15 +14,16 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from artifact_layout import CHECKPOINTS_PREFIX, EVALUATIONS_PREFIX, MODELS_PREFIX, TRANSFORM_PREFIX
-from attempt_state import TUNED_HYPERPARAMETERS, AttemptPlan
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from execution_input import ARTIFACTS_BUCKET_ENV, RUN_ID_PATTERN
-from lambda_env import env_str
-from plain_numbers import plain_decimal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from validation_messages import describe_validation_error
+
+from lambdas.artifact_layout import CHECKPOINTS_PREFIX, EVALUATIONS_PREFIX, MODELS_PREFIX, TRANSFORM_PREFIX
+from lambdas.attempt_state import TUNED_HYPERPARAMETERS, AttemptPlan
+from lambdas.execution_input import ARTIFACTS_BUCKET_ENV, RUN_ID_PATTERN
+from lambdas.lambda_env import env_str
+from lambdas.plain_numbers import plain_decimal
+from lambdas.validation_messages import describe_validation_error
 
 logger = Logger()
 
@@ -59,7 +60,10 @@ class _View(BaseModel):
 
 
 class _TrainingView(_View):
+    instance_type: str
     instance_count: int = Field(ge=1)
+    volume_size_gb: int = Field(ge=1)
+    keep_alive_seconds: int = Field(default=0, ge=0)
     use_spot: bool
     max_runtime_seconds: int = Field(ge=1)
     max_wait_seconds: int | None = None
@@ -167,6 +171,7 @@ def plan_attempt(run: RunView, number: int, settings: PlanSettings) -> dict[str,
             name: value for name, value in hyperparameters.items() if name not in TUNED_HYPERPARAMETERS
         },
         stopping_condition=stopping_condition(run),
+        resource_config=resource_config(run),
         # SageMaker adds <job name>/output/model.tar.gz below the output path.
         training_output_uri=artifacts + MODELS_PREFIX,
         # Per attempt: a spot restart resumes its own job, a retry with more epochs starts afresh.
@@ -208,6 +213,18 @@ def stopping_condition(run: RunView) -> dict[str, int]:
             )
         condition["MaxWaitTimeInSeconds"] = run.training.max_wait_seconds
     return condition
+
+
+def resource_config(run: RunView) -> dict[str, str | int]:
+    """SageMaker's ResourceConfig; KeepAlivePeriodInSeconds only when the run asks for a warm pool."""
+    config: dict[str, str | int] = {
+        "InstanceType": run.training.instance_type,
+        "InstanceCount": run.training.instance_count,
+        "VolumeSizeInGB": run.training.volume_size_gb,
+    }
+    if run.training.keep_alive_seconds > 0:
+        config["KeepAlivePeriodInSeconds"] = run.training.keep_alive_seconds
+    return config
 
 
 @logger.inject_lambda_context

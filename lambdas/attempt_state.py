@@ -45,6 +45,7 @@ class AttemptPlan(BaseModel):
     hyperparameters: dict[str, str]
     static_hyperparameters: dict[str, str]  # the above minus TUNED_HYPERPARAMETERS
     stopping_condition: dict[str, int]
+    resource_config: dict[str, str | int]  # with KeepAlivePeriodInSeconds only for a warm pool
     training_output_uri: str
     checkpoint_uri: str
     transform_output_uri: str

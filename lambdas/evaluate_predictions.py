@@ -22,14 +22,14 @@ from typing import Any, Final
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from model_registry import EVALUATION_METRICS, RECORDS_METRIC
-from plain_numbers import plain_decimal
-from png_heatmap import render_confusion_png
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from s3_uris import S3UriError, s3_prefix, split_s3_uri
-from validation_messages import describe_validation_error, expected
 
 import contract
+from lambdas.model_registry import EVALUATION_METRICS, RECORDS_METRIC
+from lambdas.plain_numbers import plain_decimal
+from lambdas.png_heatmap import render_confusion_png
+from lambdas.s3_uris import S3UriError, s3_prefix, split_s3_uri
+from lambdas.validation_messages import describe_validation_error, expected
 
 logger = Logger()
 

@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-from artifact_layout import PREPARED_PREFIX
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from lambda_env import env_json_object, env_str
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -31,8 +29,12 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
-from run_settings import (
+
+from lambdas.artifact_layout import PREPARED_PREFIX
+from lambdas.lambda_env import env_json_object, env_str
+from lambdas.run_settings import (
     SYNTH_CHECKED,
+    CacheSettings,
     GateMetric,
     GateSettings,
     Hyperparameters,
@@ -44,9 +46,9 @@ from run_settings import (
     UnitInterval,
     check_last_attempt_epochs,
 )
-from s3_uris import S3_SCHEME, S3UriError, s3_prefix, split_s3_uri
-from sagemaker_api import PROCESSING_INSTANCE_TYPE, TRAINING_INSTANCE_TYPE, TRANSFORM_INSTANCE_TYPE
-from validation_messages import describe_validation_error, expected, show_value
+from lambdas.s3_uris import S3_SCHEME, S3UriError, s3_prefix, split_s3_uri
+from lambdas.sagemaker_api import PROCESSING_INSTANCE_TYPE, TRAINING_INSTANCE_TYPE, TRANSFORM_INSTANCE_TYPE
+from lambdas.validation_messages import describe_validation_error, expected, show_value
 
 logger = Logger()
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -131,6 +133,7 @@ class TrainingRunSettings(Section):
     tuning: TuningSettings
     transform: TransformSettings
     gate: GateSettings
+    cache: CacheSettings
     reason: str = Field(default="manual start", max_length=MAX_REASON_CHARS)
 
     @model_validator(mode="after")

@@ -21,8 +21,13 @@ class ModelStatus(StrEnum):
     TRAINING = "TRAINING"
     TRAINED = "TRAINED"
     EVALUATED = "EVALUATED"
+    # Manual approval (quality_gate.approval: manual): a person decides after the gate passed.
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    APPROVED = "APPROVED"
     DEPLOYED = "DEPLOYED"
     REJECTED = "REJECTED"
+    # The step cache made the candidate the deployed champion's own model: nothing to deploy.
+    SAME_AS_CHAMPION = "SAME_AS_CHAMPION"
     RETIRED = "RETIRED"
     FAILED = "FAILED"
 
@@ -48,15 +53,43 @@ ALLOWED_FROM: Final[Mapping[ModelStatus, tuple[ModelStatus, ...]]] = {
     ModelStatus.TRAINING: (),
     ModelStatus.TRAINED: (ModelStatus.TRAINING,),
     ModelStatus.EVALUATED: (ModelStatus.TRAINED,),
-    ModelStatus.REJECTED: (ModelStatus.EVALUATED,),
-    # The training workflow promotes an evaluated candidate; rollback serves a retired champion again.
-    ModelStatus.DEPLOYED: (ModelStatus.RETIRED, ModelStatus.EVALUATED),
+    # A retried approval request records the new task token: PENDING_APPROVAL again.
+    ModelStatus.PENDING_APPROVAL: (ModelStatus.EVALUATED, ModelStatus.PENDING_APPROVAL),
+    ModelStatus.APPROVED: (ModelStatus.PENDING_APPROVAL,),
+    # Below the gate, or a person said no (or did not answer in time).
+    ModelStatus.REJECTED: (ModelStatus.EVALUATED, ModelStatus.PENDING_APPROVAL),
+    ModelStatus.SAME_AS_CHAMPION: (ModelStatus.EVALUATED,),
+    # The training workflow promotes a candidate that passed the gate (and, with manual approval,
+    # a person); rollback serves a retired champion again.
+    ModelStatus.DEPLOYED: (ModelStatus.RETIRED, ModelStatus.EVALUATED, ModelStatus.APPROVED),
     ModelStatus.RETIRED: (ModelStatus.DEPLOYED,),
     # A run's failure marks its attempt's model, whatever step it had reached.
-    ModelStatus.FAILED: (ModelStatus.TRAINING, ModelStatus.TRAINED, ModelStatus.EVALUATED),
+    ModelStatus.FAILED: (
+        ModelStatus.TRAINING,
+        ModelStatus.TRAINED,
+        ModelStatus.EVALUATED,
+        ModelStatus.PENDING_APPROVAL,
+        ModelStatus.APPROVED,
+    ),
 }
-# Which models may be served: what DEPLOYED may be reached from.
-DEPLOYABLE: Final = ALLOWED_FROM[ModelStatus.DEPLOYED]
+# Which models rollback may serve: what DEPLOYED may be reached from, but APPROVED (a model its own
+# run is deploying right now).
+DEPLOYABLE: Final = tuple(s for s in ALLOWED_FROM[ModelStatus.DEPLOYED] if s != ModelStatus.APPROVED)
+# What the training workflow's promotion expects: its candidate, approved or not (the run's
+# quality_gate.approval decides which path it took).
+PROMOTED_BY_WORKFLOW: Final = (ModelStatus.EVALUATED, ModelStatus.APPROVED)
+
+# The registry attributes of manual approval (lambdas/approval_request.py writes the request,
+# the training workflow the decision, the CLI reads both).
+APPROVAL_TOKEN: Final = "approval_token"
+APPROVAL_REQUESTED_AT: Final = "approval_requested_at"
+APPROVAL_EXPIRES_AT: Final = "approval_expires_at"
+# The champion the candidate was compared with ("" for none): an approval after another model
+# was deployed would deploy a model compared with the wrong champion.
+APPROVAL_CHAMPION: Final = "approval_champion"
+DECIDED_BY: Final = "decided_by"
+DECIDED_AT: Final = "decided_at"
+DECISION_REASON: Final = "decision_reason"
 
 
 def may_move(current: str, status: ModelStatus) -> bool:
@@ -89,12 +122,15 @@ def status_write(
     now: V,
     string: Callable[[str], V],
     attributes: Mapping[str, V] | None = None,
-    expected: str | None = None,
+    expected: str | tuple[str, ...] | None = None,
 ) -> StatusWrite[V]:
-    """Move to `status` (stamping `updated_at`), conditioned on the item being in `expected`,
-    or, without `expected`, on the item existing (a status write never creates an item)."""
-    if expected is not None and not may_move(expected, status):
-        raise ValueError(f"a {expected} model cannot become {status}")
+    """Move to `status` (stamping `updated_at`), conditioned on the item being in `expected` (one
+    status or any of several), or, without `expected`, on the item existing (a status write never
+    creates an item)."""
+    expected_statuses = (expected,) if isinstance(expected, str) else expected or ()
+    for before in expected_statuses:
+        if not may_move(before, status):
+            raise ValueError(f"a {before} model cannot become {status}")
     extra = dict(attributes or {})
     names = {"#status": STATUS_INDEX_PARTITION_KEY, **{f"#{k}": k for k in extra}}
     values: dict[str, V] = {
@@ -103,11 +139,15 @@ def status_write(
         **{f":{k}": v for k, v in extra.items()},
     }
     assignments = ["#status = :status", f"{STATUS_INDEX_SORT_KEY} = :now", *(f"#{k} = :{k}" for k in extra)]
-    if expected is None:
+    if not expected_statuses:
         condition = ITEM_EXISTS_CONDITION
-    else:
+    elif len(expected_statuses) == 1:
         condition = "#status = :expected"
-        values[":expected"] = string(expected)
+        values[":expected"] = string(expected_statuses[0])
+    else:
+        placeholders = [f":expected{i}" for i in range(len(expected_statuses))]
+        condition = f"#status IN ({', '.join(placeholders)})"
+        values.update({p: string(s) for p, s in zip(placeholders, expected_statuses, strict=True)})
     return StatusWrite("SET " + ", ".join(assignments), condition, names, values)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -26,38 +26,31 @@ from pydantic import (
     model_validator,
 )
 
-# The Lambda runtime, local mode and the CLI import this module as ``run_settings`` (``lambdas/``
-# is their import root, as for every module here); the CDK app imports it as ``lambdas.run_settings``
-# (the repository root is its root), so there its siblings are relative. mypy checks the former.
-if TYPE_CHECKING or not __package__:
-    from model_registry import EVALUATION_METRICS
-    from sagemaker_api import (
-        PROCESSING_INSTANCE_TYPE,
-        TRAINING_INSTANCE_TYPE,
-        TRANSFORM_INSTANCE_TYPE,
-        SageMakerEnum,
-    )
-    from validation_messages import expected
-else:
-    from .model_registry import EVALUATION_METRICS
-    from .sagemaker_api import (
-        PROCESSING_INSTANCE_TYPE,
-        TRAINING_INSTANCE_TYPE,
-        TRANSFORM_INSTANCE_TYPE,
-        SageMakerEnum,
-    )
-    from .validation_messages import expected
+from lambdas.model_registry import EVALUATION_METRICS
+from lambdas.sagemaker_api import (
+    PROCESSING_INSTANCE_TYPE,
+    TRAINING_INSTANCE_TYPE,
+    TRANSFORM_INSTANCE_TYPE,
+    SageMakerEnum,
+)
+from lambdas.validation_messages import expected
 
 # SageMaker's limits: MaxRuntimeInSeconds and MaxWaitTimeInSeconds (5 days without a quota
 # increase), VolumeSizeInGB, InstanceCount; tuning's MaxNumberOfTrainingJobs / MaxParallelTrainingJobs.
 MAX_RUNTIME_SECONDS: Final = 5 * 24 * 3600
 MAX_VOLUME_SIZE_GB: Final = 16384
+MAX_KEEP_ALIVE_SECONDS: Final = 3600
 MAX_INSTANCES: Final = 100
 MAX_TUNING_JOBS: Final = 100
 # The workflows' own: epochs of any attempt (retries add gate.retrain_epoch_increment each) and
 # how many attempts one execution makes.
 MAX_EPOCHS: Final = 1000
 MAX_ATTEMPTS: Final = 10
+# Manual approval: how long a decision may take. At most a Standard workflow's longest run (one year).
+DEFAULT_APPROVAL_TIMEOUT_SECONDS: Final = 12 * 3600
+MAX_APPROVAL_SECONDS: Final = 365 * 24 * 3600
+# The step cache's maximum age of an entry (ten years: effectively "until the output expires").
+MAX_CACHE_AGE_DAYS: Final = 3650
 # Hyperparameters reach SageMaker as a string map (and the training script as
 # command-line arguments): keep the map small, names argparse-friendly, and the
 # ``sagemaker_`` names (entry point, code location, distribution) to the workflow.
@@ -66,6 +59,9 @@ RESERVED_HYPERPARAMETER_PREFIX: Final = "sagemaker_"
 MAX_HYPERPARAMETERS: Final = 50
 MAX_HYPERPARAMETER_VALUE_CHARS: Final = 1024
 MAX_HYPERPARAMETER_TOTAL_CHARS: Final = 8192
+
+# TrainingInputMode values train.py reads (File and FastFile both give it files; Pipe is refused).
+INPUT_MODES: Final = ("File", "FastFile")
 
 # Validation context: botocore shape → the default value the CDK app checked against it at synth.
 SYNTH_CHECKED: Final = "synth_checked"
@@ -126,6 +122,19 @@ def _hyperparameter_value(value: Any) -> str | int | float | bool:
     raise expected("a string, integer, number or boolean (hyperparameters cannot be nested)")
 
 
+def _input_mode(value: str) -> str:
+    if value == "Pipe":
+        # train.py would need PipeModeDataset (sagemaker-tensorflow-extensions), which stops at
+        # TensorFlow 2.14 and is not in the pinned TF 2.x training images (docs/local-mode.md).
+        raise expected(
+            f"one of {', '.join(INPUT_MODES)}: Pipe needs PipeModeDataset, which the pinned TensorFlow "
+            "training image does not provide; FastFile streams the channels from S3 instead"
+        )
+    if value not in INPUT_MODES:
+        raise expected(f"one of {', '.join(INPUT_MODES)}")
+    return value
+
+
 # WithJsonSchema: custom validators are invisible to the generated schema, the CLI still wants the shape.
 TrainingInstanceType = Annotated[
     str,
@@ -149,6 +158,9 @@ GateMetric = Annotated[
     str,
     AfterValidator(_gate_metric),
     WithJsonSchema({"type": "string", "enum": list(EVALUATION_METRICS)}),
+]
+InputMode = Annotated[
+    str, AfterValidator(_input_mode), WithJsonSchema({"type": "string", "enum": list(INPUT_MODES)})
 ]
 HyperparameterName = Annotated[
     str,
@@ -218,6 +230,11 @@ class TrainingSettings(Section):
     # leaving it out must fail with use_spot as None does).
     max_wait_seconds: Seconds | None = Field(default=None, validate_default=True)
     volume_size_gb: int = Field(ge=1, le=MAX_VOLUME_SIZE_GB)
+    # How the TFRecord channels reach the job (TrainingInputMode); FastFile streams them from S3.
+    input_mode: InputMode = "FastFile"
+    # A warm pool (ResourceConfig.KeepAlivePeriodInSeconds): the retrain loop's next attempt starts
+    # on the instances the last one used. 0: none. SageMaker allows at most 3600 s.
+    keep_alive_seconds: int = Field(default=0, ge=0, le=MAX_KEEP_ALIVE_SECONDS)
 
     @field_validator("max_wait_seconds")
     @classmethod
@@ -227,6 +244,18 @@ class TrainingSettings(Section):
         if info.data.get("use_spot") and runtime is not None and (value is None or value < runtime):
             raise expected(
                 f"at least training.max_runtime_seconds ({runtime}) when training.use_spot is true"
+            )
+        return value
+
+    @field_validator("keep_alive_seconds")
+    @classmethod
+    def _warm_pools_are_on_demand(cls, value: int, info: ValidationInfo) -> int:
+        # "Warm pools are not supported with managed spot training" (SageMaker developer guide,
+        # train-warm-pools.html, Considerations).
+        if value > 0 and info.data.get("use_spot"):
+            raise expected(
+                "0 when training.use_spot is true: SageMaker keeps no warm pool for managed spot "
+                "training (set training.use_spot to false to keep instances warm between attempts)"
             )
         return value
 
@@ -267,6 +296,20 @@ class GateSettings(Section):
     tolerance: UnitInterval
     max_attempts: int = Field(ge=1, le=MAX_ATTEMPTS)
     retrain_epoch_increment: int = Field(ge=0, le=MAX_EPOCHS)
+    # After the gate passes, "manual" waits for a person's decision (pipeline_constructs/approval_gate.py)
+    # for at most approval_timeout_seconds (the wait's TimeoutSeconds), then rejects the model.
+    approval: Literal["none", "manual"] = "none"
+    approval_timeout_seconds: int = Field(
+        default=DEFAULT_APPROVAL_TIMEOUT_SECONDS, ge=1, le=MAX_APPROVAL_SECONDS
+    )
+
+
+class CacheSettings(Section):
+    """The step cache: a job whose same work was done before is not run again (docs/architecture.md)."""
+
+    enabled: bool
+    # Entries older than this are not reused (and DynamoDB's TTL deletes them).
+    max_age_days: int = Field(ge=1, le=MAX_CACHE_AGE_DAYS)
 
 
 def check_last_attempt_epochs(hyperparameters: Hyperparameters, gate: GateSettings, gate_key: str) -> None:

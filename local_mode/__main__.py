@@ -75,10 +75,19 @@ def deploy(workdir: Annotated[Path, typer.Option(help="cdk.out and the CDK CLI's
 
 
 @app.command()
-def serve(workdir: Annotated[Path, typer.Option(help="session.json and job data")] = WORKDIR) -> None:
+def serve(
+    workdir: Annotated[Path, typer.Option(help="session.json and job data")] = WORKDIR,
+    demo_data: Annotated[
+        bool,
+        typer.Option(
+            "--demo-data",
+            help="Seed the bundled digits (raw, prepared and labelled) where runs with defaults read them.",
+        ),
+    ] = False,
+) -> None:
     """Keep the local stack running for the CLI (`python -m pipeline_cli --local ...`) until Ctrl-C.
 
-    Example: python -m local_mode serve
+    Examples: python -m local_mode serve; python -m local_mode serve --demo-data
     """
     _quiet_environment()
     from local_mode.session import open_session, write_session_file
@@ -86,6 +95,8 @@ def serve(workdir: Annotated[Path, typer.Option(help="session.json and job data"
     console = Console()
     with open_session(workdir) as session:
         path = write_session_file(session)
+        if demo_data:
+            _seed(path, console)
         console.print(
             f"local stack running at {session.cloud.endpoint_url}; session in {path}. Ctrl-C stops it."
         )
@@ -95,6 +106,40 @@ def serve(workdir: Annotated[Path, typer.Option(help="session.json and job data"
             console.print("stopping")
         finally:
             path.unlink(missing_ok=True)
+
+
+@app.command()
+def digits(
+    directory: Annotated[Path, typer.Argument(help="Folder to write digits-<variant>.npz into.")],
+    variant: Annotated[
+        str, typer.Option(help="clean, or shifted (rotated, thicker, noisy: data that drifted)")
+    ] = "clean",
+) -> None:
+    """Write the bundled handwritten digits as a raw .npz file, ready for `mlpipeline data upload`.
+
+    Example: python -m local_mode digits my-digits
+    """
+    from local_mode.demo.data import VARIANTS, write_digits_raw
+
+    chosen = next((known for known in VARIANTS if known == variant), None)
+    if chosen is None:
+        raise typer.BadParameter(
+            f"expected one of {', '.join(VARIANTS)}, got {variant!r}", param_hint="--variant"
+        )
+    path = write_digits_raw(directory, variant=chosen)
+    Console().print(f"wrote {path}", highlight=False)
+
+
+def _seed(session_file: Path, console: Console) -> None:
+    """The bundled digits uploaded through the CLI's own upload path, to the session just written."""
+    import tempfile
+
+    from local_mode.demo.data import seed_demo_data
+    from pipeline_cli.backend import Target, local_backend
+
+    backend = local_backend(Target(local=True, session_file=session_file))
+    with tempfile.TemporaryDirectory(prefix="demo-data-", dir=session_file.parent) as scratch:
+        seed_demo_data(backend, Path(scratch), console)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,8 @@ def open_session(workdir: Path, *, on_log: LogCallback | None = None) -> Iterato
             on_log=on_log,
             # Every job reads and writes S3 as its execution role, checked against the deployed policies.
             access=RoleAccess(cloud.client, region=cloud.region, account_id=cloud.account_id),
+            autoscaling=cloud.client("application-autoscaling"),
+            cloudwatch=cloud.client("cloudwatch"),
         )
         return built["sagemaker"]
 

@@ -17,17 +17,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from lambdas.model_registry import ModelStatus
+from pipeline_cli import approval as approvals
+from pipeline_cli import cost_groups
 from pipeline_cli import costs as cost_report
 from pipeline_cli import rollback as rollbacks
 from pipeline_cli.backend import DEFAULT_STACK, Backend, Target, make_backend
+from pipeline_cli.data_command import data_app
 from pipeline_cli.definitions import definition_by_workflow, synthesized_template
 from pipeline_cli.errors import EXIT_FAILURE, EXIT_USAGE, CliError, cli_errors, error_code
-from pipeline_cli.graph import to_mermaid
+from pipeline_cli.graph_svg import draw
 from pipeline_cli.history import load_execution
 from pipeline_cli.inputs import build_input, check_execution_name, execution_name, validate_input
+from pipeline_cli.model_report import DEFAULT_REPORT_DIR, save_report
 from pipeline_cli.models_view import model_details, models_table
 from pipeline_cli.registry import get_model, list_models
 from pipeline_cli.render import console, duration
+from pipeline_cli.resume import resume_name, resumed_input
 from pipeline_cli.watch import watch as watch_execution
 
 
@@ -53,6 +58,7 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="The model registry: every model, or one model's record.")
 app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
 
 # Target options exist globally (`--local models`) and per command (`models --local`): both read naturally.
 LocalOption = Annotated[bool, typer.Option("--local", help="Use the local session instead of AWS.")]
@@ -161,6 +167,33 @@ def _start_execution(backend: Backend, workflow: str, raw: dict[str, Any], name:
 
 
 @app.command(
+    epilog="Example: [bold]python -m pipeline_cli resume arn:aws:states:us-east-1:123456789012:execution:… "
+    "--wait[/]"
+)
+@cli_errors
+def resume(
+    ctx: typer.Context,
+    execution_arn: ArnArgument,
+    wait: Annotated[bool, typer.Option("--wait", help="Watch the new execution until it ends.")] = False,
+    timeout: Annotated[
+        float, typer.Option(help="With --wait: give up watching after this many seconds.")
+    ] = 86400,
+    local: LocalOption = False,
+    stack: StackOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Start a failed training execution again with its input: the SageMaker jobs it completed are
+    reused from the step cache, and the run goes on from the first step that had not succeeded."""
+    backend = _backend(ctx, local, stack, region)
+    raw = resumed_input(backend, execution_arn)
+    arn = _start_execution(backend, Workflow.training.value, raw, resume_name(execution_arn))
+    out = console()
+    out.print(f"resumed {execution_arn}\nas {arn}", soft_wrap=True, highlight=False)
+    if wait and watch_execution(backend, arn, out, timeout=timeout).failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command(
     epilog="Example: [bold]python -m pipeline_cli watch arn:aws:states:us-east-1:123456789012:execution:…[/]"
 )
 @cli_errors
@@ -186,17 +219,10 @@ def watch(
 
 # --- graph -----------------------------------------------------------------------------------------
 
-RENDERING_HELP = (
-    "svg and png need a browser to lay out the diagram (mermaid-cli drives headless Chromium), "
-    "which this CLI does not bundle: mermaid is the supported format. Render it with "
-    "`python -m pipeline_cli graph --output flow.mmd && npx -p @mermaid-js/mermaid-cli mmdc -i flow.mmd "
-    "-o flow.svg`, or paste it into https://mermaid.live (GitHub renders ```mermaid blocks too)."
-)
-
 
 @app.command(
     epilog="Examples: [bold]python -m pipeline_cli graph -w evaluation[/]\n\n"
-    "[bold]python -m pipeline_cli graph --execution ARN --output run.mmd[/]"
+    "[bold]python -m pipeline_cli graph --execution ARN --format svg --output run.svg[/]"
 )
 @cli_errors
 def graph(
@@ -214,31 +240,36 @@ def graph(
     stack: StackOption = None,
     region: RegionOption = None,
 ) -> None:
-    """Draw a workflow from its synthesized definition, as a Mermaid flowchart.
+    """Draw a workflow from its synthesized definition: Mermaid text, or an SVG or PNG picture.
 
     With --execution, states are coloured like the console: succeeded green, failed red,
     caught or in progress amber, not run grey.
     """
-    if fmt is not GraphFormat.mermaid:
-        raise CliError(RENDERING_HELP, EXIT_USAGE)
+    if fmt is GraphFormat.png and output is None:
+        raise CliError("--format png writes a picture: name the file with --output FILE.png", EXIT_USAGE)
     outcomes = None
     target = _target(ctx, local, stack, region)
+    drawn = (workflow or Workflow.training).value
     if execution is not None:
         backend = make_backend(target)
         view = load_execution(backend.client("stepfunctions"), execution)
         ran = backend.workflow_of(view.state_machine_arn)
         if workflow is not None and workflow != ran:
             raise CliError(f"{execution} is an execution of the {ran} workflow, not {workflow}.", EXIT_USAGE)
-        definition, outcomes = backend.definition(ran), view.outcomes()
+        drawn, definition, outcomes = ran, backend.definition(ran), view.outcomes()
     else:
         # No AWS needed to draw the code's own workflow; the local session has its own template.
         template = make_backend(target).template() if target.local else synthesized_template(target.stack)
-        definition = definition_by_workflow(template, (workflow or Workflow.training).value)
-    diagram = to_mermaid(definition, catches=catches, outcomes=outcomes)
+        definition = definition_by_workflow(template, drawn)
+    title = f"{drawn} workflow" + (f": {execution}" if execution else "")
+    diagram = draw(definition, fmt.value, catches=catches, outcomes=outcomes, title=title)
     if output is None:
         typer.echo(diagram, nl=False)  # plain: rich would read Mermaid's brackets as markup
     else:
-        output.write_text(diagram)
+        if isinstance(diagram, bytes):
+            output.write_bytes(diagram)
+        else:
+            output.write_text(diagram)
         typer.echo(f"wrote {output}", err=True)
 
 
@@ -249,6 +280,7 @@ def graph(
     invoke_without_command=True,
     epilog="Examples: [bold]python -m pipeline_cli models[/]\n\n"
     "[bold]python -m pipeline_cli models --status DEPLOYED --local[/]\n\n"
+    "[bold]python -m pipeline_cli models --status PENDING_APPROVAL[/]\n\n"
     "[bold]python -m pipeline_cli models show tf2-digits-261122175012-a1b2c3-a1[/]",
 )
 @cli_errors
@@ -276,19 +308,78 @@ def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The model's name (see `models`).", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="The raw registry item as JSON.")] = False,
+    report_dir: Annotated[
+        Path, typer.Option(help="Where the evaluation report and its confusion-matrix PNG are written.")
+    ] = DEFAULT_REPORT_DIR,
     local: LocalOption = False,
     stack: StackOption = None,
     region: RegionOption = None,
 ) -> None:
-    """One model's full record: settings, metrics, evaluation history, report location."""
-    model = get_model(_backend(ctx, local, stack, region), name)
+    """One model's full record: settings, metrics, evaluation history, report location.
+
+    Also writes the evaluation report and its confusion matrix to REPORT_DIR/<model>/.
+    """
+    backend = _backend(ctx, local, stack, region)
+    model = get_model(backend, name)
     if model is None:
         raise CliError(f"No model named {name} in the registry: see `models`.")
     out = console()
     if as_json:
         out.print_json(data=model)
-    else:
-        out.print(model_details(model))
+        return
+    out.print(model_details(model))
+    saved = save_report(backend.client("s3"), model, report_dir)
+    if saved is not None:
+        out.print(f"wrote {saved[0]} and {saved[1]}", soft_wrap=True, highlight=False)
+
+
+# --- approve / reject ------------------------------------------------------------------------------
+
+ModelArgument = Annotated[
+    str, typer.Argument(help="The model (see `models --status PENDING_APPROVAL`).", show_default=False)
+]
+
+
+@app.command(epilog="Example: [bold]python -m pipeline_cli approve tf2-digits-261122175012-a1b2c3-a1[/]")
+@cli_errors
+def approve(
+    ctx: typer.Context,
+    name: ModelArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the registry).")] = "",
+    local: LocalOption = False,
+    stack: StackOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Approve a model waiting at manual approval: its run goes on to deploy it.
+
+    Refused when the model does not wait (already decided, timed out) or is superseded (another
+    model was deployed after it was compared with the champion).
+    """
+    decision = approvals.approve(_backend(ctx, local, stack, region), name, reason)
+    console().print(
+        f"[green]approved[/] {escape(name)} as {escape(decision.decided_by)}: its run deploys it now.",
+        highlight=False,
+    )
+
+
+@app.command(
+    epilog="Example: [bold]python -m pipeline_cli reject tf2-digits-261122175012-a1b2c3-a1 --reason drift[/]"
+)
+@cli_errors
+def reject(
+    ctx: typer.Context,
+    name: ModelArgument,
+    reason: Annotated[str, typer.Option("--reason", help="Why (required; recorded in the registry).")],
+    local: LocalOption = False,
+    stack: StackOption = None,
+    region: RegionOption = None,
+) -> None:
+    """Reject a model waiting at manual approval: it is never deployed and its run ends (no retraining)."""
+    decision = approvals.reject(_backend(ctx, local, stack, region), name, reason)
+    console().print(
+        f"[red]rejected[/] {escape(name)} as {escape(decision.decided_by)}: its run ends without deploying.",
+        highlight=False,
+    )
 
 
 # --- rollback --------------------------------------------------------------------------------------
@@ -345,16 +436,57 @@ def rollback(
 
 @app.command(
     epilog="Example: [bold]python -m pipeline_cli costs arn:aws:states:us-east-1:123456789012:execution:…[/]"
+    " · [bold]python -m pipeline_cli costs --endpoint-estimate --requests-per-month 100000[/]"
 )
 @cli_errors
 def costs(
     ctx: typer.Context,
-    execution_arn: ArnArgument,
+    execution_arn: Annotated[
+        str | None, typer.Argument(help="Execution ARN (start prints it).", show_default=False)
+    ] = None,
     local: LocalOption = False,
     stack: StackOption = None,
     region: RegionOption = None,
+    endpoint_estimate: Annotated[
+        bool,
+        typer.Option(
+            "--endpoint-estimate",
+            help="Instead: a month of cdk.json's endpoint on instances against serverless, at this traffic.",
+        ),
+    ] = False,
+    requests_per_month: Annotated[int, typer.Option(min=0, help="With --endpoint-estimate.")] = 100_000,
+    avg_duration_ms: Annotated[
+        float, typer.Option(min=1, help="With --endpoint-estimate: model time per request.")
+    ] = 100.0,
+    payload_kb: Annotated[
+        float, typer.Option(min=0, help="With --endpoint-estimate: request plus response size.")
+    ] = 1.0,
+    by: Annotated[
+        cost_groups.GroupBy | None,
+        typer.Option(
+            "--by",
+            help="Add up by the model_name or run_id cost allocation tag: of the execution, or of every "
+            "execution of both workflows when none is named.",
+        ),
+    ] = None,
 ) -> None:
     """What an execution's SageMaker jobs and endpoint billed, at on-demand prices (bundled snapshot)."""
+    if endpoint_estimate:
+        traffic = cost_report.Traffic(requests_per_month, avg_duration_ms, payload_kb)
+        console().print(endpoint_estimate_table(traffic))
+        return
+    if by is not None:
+        backend = _backend(ctx, local, stack, region)
+        lines = (
+            cost_report.execution_costs(backend, execution_arn)
+            if execution_arn
+            else cost_groups.all_costs(backend)
+        )
+        groups = cost_groups.group_costs(backend.client("sagemaker"), lines, by)
+        console().print(cost_groups.group_table(groups, by, _prices_caption(backend.region)))
+        return
+    if execution_arn is None:
+        raise CliError("Name an execution ARN, or ask for --endpoint-estimate or --by.", EXIT_USAGE)
     backend = _backend(ctx, local, stack, region)
     lines = cost_report.execution_costs(backend, execution_arn)
     out = console()
@@ -364,11 +496,28 @@ def costs(
     out.print(cost_report_table(lines, backend.region))
 
 
-def cost_report_table(lines: list[cost_report.CostLine], region: str) -> Table:
+def endpoint_estimate_table(traffic: cost_report.Traffic) -> Table:
+    prices = cost_report.price_table()
+    estimate = cost_report.endpoint_estimate(cost_report.configured_endpoint(), traffic)
+    caption = f"{prices['region']} on-demand prices, snapshot of {prices['snapshot_date']}"
+    table = Table(title="The endpoint for a month", caption=caption)
+    for header in ("endpoint", "billed for", "$/month"):
+        table.add_column(header, justify="right" if "$" in header else "left", overflow="fold")
+    for row in cost_report.estimate_rows(estimate):
+        table.add_row(*row)
+    return table
+
+
+def _prices_caption(region: str) -> str:
     prices = cost_report.price_table()
     caption = f"{prices['region']} on-demand prices, snapshot of {prices['snapshot_date']}"
     if region != prices["region"]:
         caption += f" (this stack is in {region}: its prices differ)"
+    return caption
+
+
+def cost_report_table(lines: list[cost_report.CostLine], region: str) -> Table:
+    caption = _prices_caption(region)
     table = Table(title="SageMaker costs", caption=caption, show_footer=True)
     billed = sum(line.billed or 0.0 for line in lines)
     on_demand = sum(line.on_demand or 0.0 for line in lines)

@@ -3,7 +3,9 @@
 Training bills `BillableTimeInSeconds` times instances (spot jobs bill less than they ran);
 processing and transform bill start to end times instances; a tuning job is the sum of its training
 jobs; an endpoint bills for as long as it serves, so its line grows until it is replaced.
-Prices come from the bundled snapshot (`instance_prices.json`).
+Prices come from the bundled snapshot (`instance_prices.json`). A serverless endpoint bills per
+request (duration times memory), not while idle: `endpoint_estimate` prices a month of it against
+the instance endpoint for a stated traffic level.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from typing import Any, Final
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from pipeline_cli._paths import REPO_ROOT
 from pipeline_cli.backend import Backend
 from pipeline_cli.history import ENDPOINT_DEPLOYS, Visit, load_execution
+from stacks.settings import CONTEXT_KEY, EndpointSettings, load_settings
 
 PRICES_FILE: Final = Path(__file__).with_name("instance_prices.json")
 MAX_CHILD_DEPTH: Final = 3  # evaluation → training (retrain) is one level; bounded against cycles
@@ -42,9 +46,13 @@ class CostLine:
     billed_seconds: float  # per instance
     run_seconds: float  # per instance; more than billed for managed spot training
     note: str = ""
+    serverless: bool = False  # a serverless endpoint: nothing billed per hour, only per request
+    arn: str = ""  # the job's (an endpoint's: its config's) ARN, whose tags `costs --by` groups on
 
     @property
     def price_per_hour(self) -> float | None:
+        if self.serverless:
+            return 0.0
         prices: dict[str, float] = price_table()["per_hour"]
         return prices.get(self.instance_type or "")
 
@@ -89,6 +97,7 @@ def training_line(job: dict[str, Any], now: datetime, kind: str = "training") ->
         billed_seconds=billed,
         run_seconds=ran,
         note=", ".join(notes),
+        arn=str(job.get("TrainingJobArn", "")),
     )
 
 
@@ -115,6 +124,7 @@ def _wall_clock_line(
         billed_seconds=seconds,
         run_seconds=seconds,
         note="" if end else "running",
+        arn=str(job.get(f"{prefix}JobArn", "")),
     )
 
 
@@ -131,8 +141,22 @@ def endpoint_line(sagemaker: BaseClient, visit: Visit, now: datetime) -> CostLin
     endpoint_name = str(visit.parameters.get("EndpointName"))
     config_name = str(visit.parameters.get("EndpointConfigName"))
     endpoint = sagemaker.describe_endpoint(EndpointName=endpoint_name)
-    variants = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["ProductionVariants"]
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    variants, config_arn = config["ProductionVariants"], str(config.get("EndpointConfigArn", ""))
     serving = endpoint.get("EndpointConfigName") == config_name
+    serverless = variants[0].get("ServerlessConfig")
+    if serverless:
+        return CostLine(
+            kind="endpoint",
+            name=f"{endpoint_name} ({config_name})",
+            instance_type=f"serverless {serverless['MemorySizeInMB']} MB",
+            instance_count=0,
+            billed_seconds=0.0,
+            run_seconds=0.0,
+            note="serverless: billed per request, not while idle (costs --endpoint-estimate)",
+            serverless=True,
+            arn=config_arn,
+        )
     count = sum(int(v.get("CurrentInstanceCount", 0)) for v in endpoint.get("ProductionVariants", []))
     seconds = _seconds(visit.entered, None, now) if serving else 0.0
     return CostLine(
@@ -143,6 +167,7 @@ def endpoint_line(sagemaker: BaseClient, visit: Visit, now: datetime) -> CostLin
         billed_seconds=seconds,
         run_seconds=seconds,
         note="serving: grows until replaced" if serving else "not serving this config now: not counted",
+        arn=config_arn,
     )
 
 
@@ -191,3 +216,84 @@ def execution_costs(
         if child and depth < MAX_CHILD_DEPTH:
             lines += execution_costs(backend, child, now=now, depth=depth + 1)
     return lines
+
+
+# --- a month of the endpoint: instances against serverless ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """A month of requests: how many, how long each runs, and the payload in and out of each."""
+
+    requests_per_month: int
+    avg_duration_ms: float
+    payload_kb: float
+
+
+@dataclass(frozen=True)
+class EndpointEstimate:
+    """One month of the configured endpoint, priced on instances and on serverless, at `traffic`."""
+
+    instance_type: str
+    instance_count: int
+    memory_size_mb: int
+    traffic: Traffic
+
+    @property
+    def instances_monthly(self) -> float | None:
+        """Instances bill every hour they exist, whatever the traffic (autoscaling's minimum)."""
+        table = price_table()
+        price = table["per_hour"].get(self.instance_type)
+        return None if price is None else price * self.instance_count * table["hours_per_month"]
+
+    @property
+    def serverless_compute_monthly(self) -> float:
+        gb_seconds = (
+            self.traffic.requests_per_month * self.traffic.avg_duration_ms / 1000 * self.memory_size_mb / 1024
+        )
+        return float(gb_seconds * price_table()["serverless"]["per_gb_second"])
+
+    @property
+    def serverless_data_monthly(self) -> float:
+        gigabytes = self.traffic.requests_per_month * self.traffic.payload_kb / (1024 * 1024)
+        return float(gigabytes * price_table()["serverless"]["data_processing_per_gb"])
+
+    @property
+    def serverless_monthly(self) -> float:
+        return self.serverless_compute_monthly + self.serverless_data_monthly
+
+
+def endpoint_estimate(endpoint: EndpointSettings, traffic: Traffic) -> EndpointEstimate:
+    """The endpoint cdk.json configures, priced both ways (its serverless memory even when it is off)."""
+    floor = endpoint.autoscaling.min if endpoint.autoscaling.enabled else endpoint.initial_instance_count
+    return EndpointEstimate(
+        instance_type=endpoint.instance_type,
+        instance_count=floor,
+        memory_size_mb=endpoint.serverless.memory_size_mb,
+        traffic=traffic,
+    )
+
+
+def configured_endpoint(cdk_json: Path = REPO_ROOT / "cdk.json") -> EndpointSettings:
+    """The endpoint section of the checkout's cdk.json, validated as `cdk synth` validates it."""
+    return load_settings(json.loads(cdk_json.read_text())["context"][CONTEXT_KEY]).endpoint
+
+
+def estimate_rows(estimate: EndpointEstimate) -> list[tuple[str, str, str]]:
+    """(endpoint, what it bills for, $ per month) for the instance endpoint and for serverless."""
+    traffic = estimate.traffic
+    monthly = estimate.instances_monthly
+    hours = price_table()["hours_per_month"]
+    return [
+        (
+            f"{estimate.instance_count} x {estimate.instance_type}",
+            f"{hours} hours a month per instance, whatever the traffic",
+            "?" if monthly is None else f"{monthly:.2f}",
+        ),
+        (
+            f"serverless {estimate.memory_size_mb} MB",
+            f"{traffic.requests_per_month:,} requests x {traffic.avg_duration_ms:g} ms"
+            f" + {traffic.payload_kb:g} KB in and out each",
+            f"{estimate.serverless_monthly:.2f}",
+        ),
+    ]

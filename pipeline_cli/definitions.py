@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pipeline_cli._paths import REPO_ROOT, ensure_import_roots
+from pipeline_cli._paths import REPO_ROOT
 
 WORKFLOW_OUTPUTS = {"training": "TrainingWorkflowArn", "evaluation": "EvaluationWorkflowArn"}
 
@@ -60,7 +60,6 @@ def synthesized_template(stack: str) -> dict[str, Any]:
         path = cdk_out / f"{stack}.template.json"
         if path.exists():
             return dict(json.loads(path.read_text()))
-    ensure_import_roots()
     import app as cdk_app  # seconds to import and synthesize: only when there is no cdk.out
 
     print(

@@ -4,28 +4,51 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 _SHAPES = {"Choice": ("{", "}"), "Succeed": ("([", "])"), "Fail": ("([", "])"), "Parallel": ("[[", "]]")}
-# An execution's states coloured as the Step Functions console does (history.py names the outcomes).
-OUTCOME_CLASSES = {
-    "succeeded": ("succeeded", "fill:#d3f9d8,stroke:#2b8a3e,color:#1b4d2b"),
-    "failed": ("failed", "fill:#ffe3e3,stroke:#c92a2a,color:#7d1a1a"),
-    "caught": ("caught", "fill:#fff3bf,stroke:#e67700,color:#663c00"),
-    "running": ("running", "fill:#fff3bf,stroke:#e67700,stroke-width:3px,color:#663c00"),
-    "not run": ("notrun", "fill:#f1f3f5,stroke:#adb5bd,color:#868e96"),
+START_NODE: Final = "start"
+NOT_RUN: Final = "not run"
+
+
+@dataclass(frozen=True)
+class Colours:
+    fill: str
+    stroke: str
+    text: str
+    stroke_px: float = 1.5
+
+    def mermaid_style(self) -> str:
+        width = f",stroke-width:{self.stroke_px:g}px" if self.stroke_px != Colours.stroke_px else ""
+        return f"fill:{self.fill},stroke:{self.stroke}{width},color:{self.text}"
+
+
+# An execution's states coloured as the Step Functions console does (history.py names the outcomes);
+# the Mermaid and the SVG drawings both take them from here.
+OUTCOME_COLOURS: Final = {
+    "succeeded": Colours(fill="#d3f9d8", stroke="#2b8a3e", text="#1b4d2b"),
+    "failed": Colours(fill="#ffe3e3", stroke="#c92a2a", text="#7d1a1a"),
+    "caught": Colours(fill="#fff3bf", stroke="#e67700", text="#663c00"),
+    "running": Colours(fill="#fff3bf", stroke="#e67700", text="#663c00", stroke_px=3),
+    NOT_RUN: Colours(fill="#f1f3f5", stroke="#adb5bd", text="#868e96"),
+}
+OUTCOME_CLASSES: Final = {
+    outcome: (outcome.replace(" ", ""), colours.mermaid_style())
+    for outcome, colours in OUTCOME_COLOURS.items()
 }
 
 
-def _node_id(name: str, prefix: str) -> str:
+def node_id(name: str, prefix: str) -> str:
+    """A state's node id: its name in letters, digits and '_' (branch states carry their prefix)."""
     return prefix + re.sub(r"[^A-Za-z0-9]", "_", name)
 
 
-def _branch_prefix(node: str, index: int) -> str:
+def branch_prefix(node: str, index: int) -> str:
     return f"{node}_b{index}_"
 
 
-def _edges(name: str, state: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+def edges(state: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     """(target, label, style) for every transition out of a state; style 'catch' is dashed."""
     if "Next" in state:
         yield state["Next"], "", "next"
@@ -39,38 +62,38 @@ def _edges(name: str, state: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
 
 def _states(definition: dict[str, Any], prefix: str, catches: bool) -> Iterator[str]:
     for name, state in definition["States"].items():
-        node = _node_id(name, prefix)
+        node = node_id(name, prefix)
         open_, close = _SHAPES.get(state["Type"], ("[", "]"))
         yield f'    {node}{open_}"{name}"{close}'
         for index, branch in enumerate(state.get("Branches", [])):
-            inner = _branch_prefix(node, index)
+            inner = branch_prefix(node, index)
             yield f'    subgraph {inner}sub["{name} branch {index + 1}"]'
             yield from _states(branch, inner, catches)
             yield "    end"
-            yield f"    {node} --> {_node_id(branch['StartAt'], inner)}"
-        for target, label, style in _edges(name, state):
+            yield f"    {node} --> {node_id(branch['StartAt'], inner)}"
+        for target, label, style in edges(state):
             if style == "catch" and not catches:
                 continue
             arrow = "-.->" if style == "catch" else "-->"
             text = f"|{label}|" if label else ""
-            yield f"    {node} {arrow}{text} {_node_id(target, prefix)}"
+            yield f"    {node} {arrow}{text} {node_id(target, prefix)}"
 
 
 def node_ids(definition: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """State name → its node id in `to_mermaid`'s diagram (branch states carry their branch prefix)."""
     found: dict[str, str] = {}
     for name, state in definition["States"].items():
-        node = _node_id(name, prefix)
+        node = node_id(name, prefix)
         found[name] = node
         for index, branch in enumerate(state.get("Branches", [])):
-            found.update(node_ids(branch, _branch_prefix(node, index)))
+            found.update(node_ids(branch, branch_prefix(node, index)))
     return found
 
 
 def _outcome_classes(definition: dict[str, Any], outcomes: Mapping[str, str]) -> Iterator[str]:
     members: dict[str, list[str]] = {}
     for name, node in node_ids(definition).items():
-        members.setdefault(outcomes.get(name, "not run"), []).append(node)
+        members.setdefault(outcomes.get(name, NOT_RUN), []).append(node)
     for outcome, (css_class, style) in OUTCOME_CLASSES.items():
         if outcome in members:
             yield f"    classDef {css_class} {style}"
@@ -87,7 +110,7 @@ def to_mermaid(
     """
     lines = [
         "flowchart TD",
-        f"    start((start)) --> {_node_id(definition['StartAt'], '')}",
+        f"    {START_NODE}(({START_NODE})) --> {node_id(definition['StartAt'], '')}",
         *_states(definition, "", catches),
     ]
     if outcomes is not None:

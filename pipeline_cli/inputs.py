@@ -17,7 +17,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
-from pipeline_cli._paths import ensure_import_roots
 from pipeline_cli.backend import Backend
 from pipeline_cli.errors import EXIT_USAGE, CliError
 
@@ -94,9 +93,8 @@ def check_execution_name(name: str) -> str:
 
 
 def execution_input_module() -> ModuleType:
-    """`lambdas/execution_input.py`, imported as the Lambda runtime does (its folder as the root)."""
-    ensure_import_roots()
-    return importlib.import_module("execution_input")
+    """`lambdas.execution_input`, imported only when an input is validated (pydantic costs a second)."""
+    return importlib.import_module("lambdas.execution_input")
 
 
 def resolve(value: Any, refs: dict[str, str]) -> Any:
@@ -178,9 +176,9 @@ def _shape_problem(error: Any) -> str:
     """One line per schema violation; a SageMaker enum (instance types) reads as the Lambda says it."""
     path = ".".join(str(p) for p in error.absolute_path) or "input"
     if error.validator == "enum":
-        api_enums = importlib.import_module("sagemaker_api").ALL
+        api_enums = importlib.import_module("lambdas.sagemaker_api").ALL
         api = next((a for a in api_enums if list(a.values()) == list(error.validator_value)), None)
         if api is not None:
-            show_value = importlib.import_module("validation_messages").show_value
+            show_value = importlib.import_module("lambdas.validation_messages").show_value
             return f"{path}: expected {api.expectation(error.instance)}, got {show_value(error.instance)}"
     return f"{path}: {error.message}"

@@ -9,7 +9,18 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from lambdas.model_registry import EVALUATION_METRICS, RECORDS_METRIC, ModelStatus
+from lambdas.model_registry import (
+    APPROVAL_CHAMPION,
+    APPROVAL_EXPIRES_AT,
+    APPROVAL_REQUESTED_AT,
+    APPROVAL_TOKEN,
+    DECIDED_AT,
+    DECIDED_BY,
+    DECISION_REASON,
+    EVALUATION_METRICS,
+    RECORDS_METRIC,
+    ModelStatus,
+)
 from pipeline_cli.registry import json_attribute
 from pipeline_cli.render import number, styled, timestamp
 
@@ -33,6 +44,12 @@ RECORD_FIELDS: Final[tuple[str, ...]] = (
     "endpoint_config_name",
     "retired_by",
     "rejection",
+    APPROVAL_REQUESTED_AT,
+    APPROVAL_EXPIRES_AT,
+    APPROVAL_CHAMPION,
+    DECIDED_BY,
+    DECIDED_AT,
+    DECISION_REASON,
     "failure_error",
     "failure_cause",
     "last_evaluation_metric",
@@ -49,16 +66,24 @@ def models_table(models: list[dict[str, Any]], status: ModelStatus | None) -> Ta
     for column in ("model", "status", "gate metric", "created", "training job", "deployed"):
         table.add_column(column, overflow="fold")
     for model in models:
-        live = model.get("status") == ModelStatus.DEPLOYED
         table.add_row(
             escape(str(model["model_name"])),
             styled(str(model.get("status", "?"))),
             number(model.get("gate_metric")),
             timestamp(model.get("created_at")),
             escape(str(model.get("training_job_name", "-"))),
-            f"[green]yes[/] ({escape(str(model.get('endpoint_name', '')))})" if live else "",
+            _serving(model),
         )
     return table
+
+
+def _serving(model: dict[str, Any]) -> str:
+    """The last column: where it is served, or until when it waits for a decision."""
+    if model.get("status") == ModelStatus.DEPLOYED:
+        return f"[green]yes[/] ({escape(str(model.get('endpoint_name', '')))})"
+    if model.get("status") == ModelStatus.PENDING_APPROVAL:
+        return f"[yellow]awaits approval[/] until {timestamp(model.get(APPROVAL_EXPIRES_AT))}"
+    return ""
 
 
 def _key_values(title: str, values: dict[str, Any]) -> Table:
@@ -104,7 +129,9 @@ def _metrics(model: dict[str, Any]) -> Table:
 def model_details(model: dict[str, Any]) -> RenderableType:
     name = str(model["model_name"])
     fields = {k: model[k] for k in RECORD_FIELDS if k in model}
-    others = {k: v for k, v in model.items() if k not in (*RECORD_FIELDS, *_SECTIONS, "model_name")}
+    # The task token is a capability for `approve`/`reject`, not something to read.
+    hidden = (*RECORD_FIELDS, *_SECTIONS, "model_name", APPROVAL_TOKEN)
+    others = {k: v for k, v in model.items() if k not in hidden}
     parts: list[RenderableType] = [
         Text(name, style="bold underline"),
         _key_values("Record", {**fields, **others}),

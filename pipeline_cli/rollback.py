@@ -5,6 +5,11 @@ CreateEndpointConfig, UpdateEndpoint / CreateEndpoint), read from the deployed s
 definition and filled in from a `DeploymentTarget` (deployment's typed entry, which knows where
 the workflow holds each input); the registry then changes in one transaction, conditioned on what
 it held when the rollback was planned.
+
+Autoscaling is kept as the workflow keeps it: the update retains the live instance count (the
+workflow's UpdateEndpoint parameters carry `RetainAllVariantProperties`), a change of instance
+type deregisters the variant first, and the workflow's RegisterScalableTarget / PutScalingPolicy
+are replayed once the endpoint serves the target.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ from pipeline_cli.backend import Backend
 from pipeline_cli.definitions import all_states
 from pipeline_cli.errors import CliError, error_code, error_message
 from pipeline_cli.registry import get_model, newest_with_status, now_iso
-from pipeline_constructs.deployment_entry import DeploymentTarget
+from pipeline_constructs.deployment_entry import EXECUTION_PATH, RUN_ID_PATH, DeploymentTarget
 
 _WHY_NOT: Final[dict[str, str]] = {  # StrEnum keys: looked up with plain status strings
-    ModelStatus.REJECTED: "it failed the quality gate",
+    ModelStatus.REJECTED: "it failed the quality gate or a person rejected it",
+    ModelStatus.SAME_AS_CHAMPION: "it is the model of the champion named in same_as: roll back to that",
+    ModelStatus.PENDING_APPROVAL: "it waits for a person's approval (mlpipeline approve)",
     ModelStatus.FAILED: "its training run failed",
     ModelStatus.TRAINING: "it has not finished training",
     ModelStatus.TRAINED: "it has not been evaluated",
@@ -137,9 +144,30 @@ def fill(parameters: Any, values: dict[str, str]) -> Any:
     return filled
 
 
+def rollback_values(target: DeploymentTarget) -> dict[str, str]:
+    """The target's state data, and what the cost allocation tags read outside a workflow run:
+    what a rollback recreates is tagged run_id `rollback`, execution `mlpipeline rollback`."""
+    return {**target.state_data(), RUN_ID_PATH: "rollback", EXECUTION_PATH: "mlpipeline rollback"}
+
+
 def new_config_name(model_name: str, now: datetime | None = None) -> str:
     suffix = f"-rb{(now or datetime.now(UTC)):%y%m%d%H%M%S}"
     return model_name[: MAX_CONFIG_NAME - len(suffix)] + suffix
+
+
+def autoscaling_parameters(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`registerScalableTarget`, `putScalingPolicy`, `deregisterScalableTarget` → the Parameters of the
+    training workflow's Application Auto Scaling states; empty when cdk.json turns autoscaling off."""
+    found: dict[str, dict[str, Any]] = {}
+    for state in all_states(definition).values():
+        resource = str(state.get("Resource", ""))
+        operation = resource.rsplit(":", 1)[-1]
+        if ":aws-sdk:applicationautoscaling:" in resource and operation in _AUTOSCALING_OPERATIONS:
+            found[operation] = state.get("Parameters", {})
+    return found
+
+
+_AUTOSCALING_OPERATIONS: Final = ("registerScalableTarget", "putScalingPolicy", "deregisterScalableTarget")
 
 
 # --- deploying -------------------------------------------------------------------------------------
@@ -168,21 +196,65 @@ def ensure_endpoint_config(
                 f"{name}'s SageMaker model is gone and the registry has no model_data_url to recreate it."
             )
         target = DeploymentTarget(model_name=name, model_data_url=str(model_data))
-        sagemaker.create_model(**fill(steps["createModel"], target.state_data()))
+        sagemaker.create_model(**fill(steps["createModel"], rollback_values(target)))
     config = plan.target.get("endpoint_config_name")
     if config and _exists(lambda: sagemaker.describe_endpoint_config(EndpointConfigName=config)):
         return str(config)
     config = new_config_name(name)
     target = DeploymentTarget(model_name=name, endpoint_config_name=config)
-    sagemaker.create_endpoint_config(**fill(steps["createEndpointConfig"], target.state_data()))
+    sagemaker.create_endpoint_config(**fill(steps["createEndpointConfig"], rollback_values(target)))
     return config
+
+
+def _instance_types(sagemaker: BaseClient, config: str) -> dict[str, str | None]:
+    variants = sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]
+    return {v["VariantName"]: v.get("InstanceType") for v in variants}
+
+
+def step_aside_autoscaling(
+    autoscaling: BaseClient,
+    sagemaker: BaseClient,
+    plan: RollbackPlan,
+    scaling: dict[str, dict[str, Any]],
+    config: str,
+) -> bool:
+    """Deregister the variant when `config` changes its instance type (SageMaker refuses that update
+    for a registered variant, as the workflow's DeregisterScalableTarget does); True when it did."""
+    deregister = scaling.get("deregisterScalableTarget")
+    if deregister is None:
+        return False
+    try:
+        live = sagemaker.describe_endpoint(EndpointName=plan.endpoint_name)
+    except ClientError as error:
+        if error_code(error) == "ValidationException" and "Could not find" in error_message(error):
+            return False  # no endpoint: CreateEndpoint follows, nothing is registered
+        raise
+    if _instance_types(sagemaker, live["EndpointConfigName"]) == _instance_types(sagemaker, config):
+        return False
+    registered = autoscaling.describe_scalable_targets(
+        ServiceNamespace=deregister["ServiceNamespace"],
+        ResourceIds=[deregister["ResourceId"]],
+        ScalableDimension=deregister["ScalableDimension"],
+    )["ScalableTargets"]
+    if not registered:
+        return False
+    autoscaling.deregister_scalable_target(**deregister)
+    return True
+
+
+def restore_autoscaling(autoscaling: BaseClient, scaling: dict[str, dict[str, Any]]) -> None:
+    """Register the variant and its policy again, as the workflow does once the endpoint is InService."""
+    if "registerScalableTarget" in scaling:
+        autoscaling.register_scalable_target(**scaling["registerScalableTarget"])
+    if "putScalingPolicy" in scaling:
+        autoscaling.put_scaling_policy(**scaling["putScalingPolicy"])
 
 
 def switch_endpoint(
     sagemaker: BaseClient, plan: RollbackPlan, steps: dict[str, dict[str, Any]], config: str
 ) -> None:
     """UpdateEndpoint (blue/green, as the workflow does), or CreateEndpoint when there is none."""
-    values = DeploymentTarget(model_name=plan.target_name, endpoint_config_name=config).state_data()
+    values = rollback_values(DeploymentTarget(model_name=plan.target_name, endpoint_config_name=config))
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=plan.endpoint_name)
     except ClientError as error:
@@ -274,9 +346,15 @@ def rollback(backend: Backend, plan: RollbackPlan, *, timeout: float, poll: floa
         )["definition"]
     )
     steps = deploy_parameters(definition)
+    scaling = autoscaling_parameters(definition)
     sagemaker = backend.client("sagemaker")
     config = ensure_endpoint_config(sagemaker, plan, steps)
+    autoscaling = backend.client("application-autoscaling") if scaling else None
+    if autoscaling is not None:
+        step_aside_autoscaling(autoscaling, sagemaker, plan, scaling, config)
     switch_endpoint(sagemaker, plan, steps, config)
     wait_in_service(sagemaker, plan.endpoint_name, config, timeout=timeout, poll=poll)
+    if autoscaling is not None:  # the capacity was retained by the update; the registration is renewed
+        restore_autoscaling(autoscaling, scaling)
     commit(backend, plan, config)
     return config

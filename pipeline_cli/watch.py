@@ -51,8 +51,22 @@ class TrainingJobs:
         return job
 
 
+def cache_note(visit: Visit) -> str | None:
+    """What a step-cache lookup found: the job whose result the run reuses, or why it missed."""
+    found = visit.output
+    if not isinstance(found, dict) or not {"hit", "step", "enabled"} <= found.keys():
+        return None
+    if found["hit"]:
+        source = (found.get("result") or {}).get("source_job", "?")
+        return f"reused: {found['step']} of {source}"
+    return f"not cached: {found.get('miss_reason') or 'miss'}"
+
+
 def _details(visit: Visit, jobs: TrainingJobs) -> str:
     parts = []
+    note = cache_note(visit)
+    if note is not None:
+        parts.append(escape(note))
     job = visit.job()
     if job is not None:
         kind, name = job

@@ -89,7 +89,12 @@ CATCHABLE_STATES_ERRORS: Final = frozenset(
 
 # The service name in an `arn:aws:states:::aws-sdk:<service>:<action>` resource, where it is not
 # botocore's name for the same service.
-_SDK_RESOURCE_TO_BOTOCORE: Final = {"sfn": "stepfunctions", "eventbridge": "events", "acmpca": "acm-pca"}
+_SDK_RESOURCE_TO_BOTOCORE: Final = {
+    "sfn": "stepfunctions",
+    "eventbridge": "events",
+    "acmpca": "acm-pca",
+    "applicationautoscaling": "application-autoscaling",
+}
 
 
 def botocore_service(sdk_service: str) -> str:

@@ -34,13 +34,18 @@ def source_files(directory: Path) -> Iterator[Path]:
             yield path
 
 
-def shipped_files(directory: Path, packages: tuple[Path, ...] = ()) -> Iterator[tuple[Path, Path]]:
-    """(source, path in the bundle): `directory`'s files at the root, each package as a folder of its name."""
-    for path in source_files(directory):
-        yield path, path.relative_to(directory)
+def package_files(packages: tuple[Path, ...]) -> Iterator[tuple[Path, Path]]:
+    """(source, path in the bundle): each package as a folder of its name at the bundle's root."""
     for package in packages:
         for path in source_files(package):
             yield path, Path(package.name) / path.relative_to(package)
+
+
+def shipped_files(directory: Path, packages: tuple[Path, ...] = ()) -> Iterator[tuple[Path, Path]]:
+    """(source, path in the bundle): `directory`'s files at the root, then `packages` as folders."""
+    for path in source_files(directory):
+        yield path, path.relative_to(directory)
+    yield from package_files(packages)
 
 
 def write_source_archive(directory: Path, archive: Path, packages: tuple[Path, ...] = ()) -> None:
@@ -70,13 +75,12 @@ class _TarGzBundling:
 
 @jsii.implements(ILocalBundling)
 class _LambdaBundling:
-    def __init__(self, source: Path, packages: tuple[Path, ...]) -> None:
-        self._source = source
+    def __init__(self, packages: tuple[Path, ...]) -> None:
         self._packages = packages
 
     def try_bundle(self, output_dir: str, *, image: DockerImage, **_: object) -> bool:
         output = Path(output_dir)
-        for path, name in shipped_files(self._source, self._packages):
+        for path, name in package_files(self._packages):
             target = output / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
@@ -106,11 +110,14 @@ class TrainingCodeAsset(Construct):
 
 
 def lambda_code() -> lambda_.Code:
-    """`lambdas/` plus `contract/`, as one Lambda asset."""
+    """The `lambdas` and `contract` packages, as folders of one Lambda asset.
+
+    Handlers are `lambdas.<module>.handler`: one import name, in the Lambda and in the checkout.
+    """
     return lambda_.Code.from_asset(
         str(LAMBDA_CODE_DIR),
         asset_hash_type=AssetHashType.OUTPUT,
         bundling=_local_only(
-            _LambdaBundling(LAMBDA_CODE_DIR, SHARED_PACKAGES), BundlingOutput.NOT_ARCHIVED
+            _LambdaBundling((LAMBDA_CODE_DIR, *SHARED_PACKAGES)), BundlingOutput.NOT_ARCHIVED
         ),
     )

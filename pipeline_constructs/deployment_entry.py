@@ -42,6 +42,10 @@ class DeploymentPaths:
     model_data_url: str
 
 
+# What the deploy states' cost allocation tags read besides the model name (cost_tags.py).
+RUN_ID_PATH: Final = "$.run.run_id"
+EXECUTION_PATH: Final = "$$.Execution.Id"
+
 # Where the training workflow's state data holds them when deployment starts.
 IN_TRAINING_WORKFLOW: Final = DeploymentPaths(
     model_name=ATTEMPT.model_name,

@@ -7,6 +7,7 @@ registry changes (new champion DEPLOYED, old one RETIRED) happen in one transact
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -15,10 +16,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from lambdas.model_registry import ModelStatus
+from lambdas.model_registry import PROMOTED_BY_WORKFLOW, ModelStatus
 
 from .deployment_entry import IN_TRAINING_WORKFLOW as DEPLOY
-from .sagemaker_tasks import blue_green_update_endpoint
+from .endpoint_autoscaling import AutoscalingOptions, EndpointAutoscaling
+from .sagemaker_tasks import CapturingEndpointConfig, TaggedEndpoint, blue_green_update_endpoint
 from .workflow_steps import (
     ERROR_PATH,
     SAGEMAKER_SDK_TRANSIENT,
@@ -44,6 +46,12 @@ class EndpointOptions:
     max_wait_minutes: int
     rollback_alarm_names: list[str]
     rollback_alarm_arns: list[str]
+    blue_green_policy: dict[str, Any]  # UpdateEndpoint's BlueGreenUpdatePolicy (cdk.json endpoint.deployment)
+    variant_name: str = "AllTraffic"
+    autoscaling: AutoscalingOptions | None = None  # None: a fixed instance count
+    data_capture: dict[str, Any] | None = None  # the endpoint config's DataCaptureConfig; None: off
+    # The variant's ServerlessConfig instead of instance_type and count; None: instances.
+    serverless: dict[str, int] | None = None
 
 
 class EndpointDeployment:
@@ -63,6 +71,18 @@ class EndpointDeployment:
         self._registry = registry
         self._topic = topic
         self._on_failure = on_failure
+        self._autoscaling = (
+            EndpointAutoscaling(
+                scope,
+                endpoint_name=endpoint.name,
+                variant_name=endpoint.variant_name,
+                instance_type=endpoint.instance_type,
+                options=endpoint.autoscaling,
+                on_failure=on_failure,
+            )
+            if endpoint.autoscaling is not None
+            else None
+        )
         self.entry = self._build()
 
     def _build(self) -> sfn.IChainable:
@@ -72,27 +92,31 @@ class EndpointDeployment:
         wait_until_in_service = self._wait_until_in_service()
         create.next(wait_until_in_service)
         update.next(wait_until_in_service)
+        # With autoscaling, an update that changes the instance type deregisters the variant first.
+        update_path = self._autoscaling.before_update(update) if self._autoscaling else update
         exists = (
             sfn.Choice(self._scope, "EndpointExists?", comment="Update a live endpoint, create a missing one")
             .when(
                 sfn.Condition.string_matches(
                     "$.existing_endpoint.listing", f'*"EndpointName":"{self._endpoint.name}"*'
                 ),
-                update,
+                update_path,
             )
             .otherwise(create)
         )
         return config.next(find).next(exists)
 
     def _create_endpoint_config(self) -> tasks.SageMakerCreateEndpointConfig:
-        config = tasks.SageMakerCreateEndpointConfig(
+        config = CapturingEndpointConfig(
             self._scope,
             "CreateEndpointConfig",
+            data_capture=self._endpoint.data_capture,
+            serverless=self._endpoint.serverless,
             endpoint_config_name=sfn.JsonPath.string_at(DEPLOY.endpoint_config_name),
             production_variants=[
                 tasks.ProductionVariant(
                     model_name=sfn.JsonPath.string_at(DEPLOY.model_name),
-                    variant_name="AllTraffic",
+                    variant_name=self._endpoint.variant_name,
                     instance_type=ec2.InstanceType(self._endpoint.instance_type),
                     initial_instance_count=self._endpoint.initial_instance_count,
                 )
@@ -103,12 +127,13 @@ class EndpointDeployment:
         catch_all(config, self._on_failure)
         return config
 
-    def _create_or_update(self) -> tuple[tasks.SageMakerCreateEndpoint, sfn.TaskStateBase]:
+    def _create_or_update(self) -> tuple[TaggedEndpoint, sfn.TaskStateBase]:
         """(create a missing endpoint, blue/green-update a live one) with this attempt's config."""
         endpoint_name = self._endpoint.name
-        create = tasks.SageMakerCreateEndpoint(
+        create = TaggedEndpoint(
             self._scope,
             "CreateEndpoint",
+            model_name_path=DEPLOY.model_name,
             endpoint_name=endpoint_name,
             endpoint_config_name=sfn.JsonPath.string_at(DEPLOY.endpoint_config_name),
             result_path=sfn.JsonPath.DISCARD,
@@ -120,6 +145,7 @@ class EndpointDeployment:
             endpoint_config_name=sfn.JsonPath.string_at(DEPLOY.endpoint_config_name),
             rollback_alarm_names=self._endpoint.rollback_alarm_names,
             rollback_alarm_arns=self._endpoint.rollback_alarm_arns,
+            blue_green_policy=self._endpoint.blue_green_policy,
             result_path=sfn.JsonPath.DISCARD,
         )
         retry_transient(create, SAGEMAKER_TRANSIENT)
@@ -191,6 +217,10 @@ class EndpointDeployment:
             result_path="$.endpoint",
         )
         promote = self._promote()
+        if self._autoscaling is not None:  # InService: (re)register autoscaling, then promote
+            register, put_policy = self._autoscaling.apply()
+            put_policy.next(promote)
+            promote = register
         failed, timed_out = self._not_in_service()
         poll_again = (
             sfn.Choice(self._scope, "PollsLeft?")
@@ -200,10 +230,45 @@ class EndpointDeployment:
         check = self._in_service_check(promote=promote, failed=failed, poll_again=poll_again)
         config_known = (
             sfn.Choice(self._scope, "EndpointConfigKnown?")
-            .when(sfn.Condition.is_present("$.endpoint.EndpointConfigName"), summary.next(check))
+            .when(
+                sfn.Condition.is_present("$.endpoint.EndpointConfigName"),
+                self._rolled_back_check(otherwise=summary.next(check)),
+            )
             .otherwise(poll_again)
         )
         return start.next(wait).next(describe).next(config_known)
+
+    def _rolled_back_check(self, *, otherwise: sfn.IChainable) -> sfn.Choice:
+        """InService on another config with a FailureReason: SageMaker rolled the update back (an
+        alarm fired during the blue/green deployment, or the new fleet failed); the reason is kept."""
+        rolled_back = sfn.Pass(
+            self._scope,
+            "EndpointRolledBack",
+            parameters={
+                "Error": "EndpointNotInService",
+                "Cause.$": (
+                    "States.Format('Endpoint update rolled back to config {}: {}', "
+                    "$.endpoint.EndpointConfigName, $.endpoint.FailureReason)"
+                ),
+            },
+            result_path=ERROR_PATH,
+        ).next(self._on_failure)
+        return (
+            sfn.Choice(self._scope, "UpdateRolledBack?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.endpoint.FailureReason"),
+                    sfn.Condition.string_equals("$.endpoint.EndpointStatus", "InService"),
+                    sfn.Condition.not_(
+                        sfn.Condition.string_equals_json_path(
+                            "$.endpoint.EndpointConfigName", DEPLOY.endpoint_config_name
+                        )
+                    ),
+                ),
+                rolled_back,
+            )
+            .otherwise(otherwise)
+        )
 
     def _not_in_service(self) -> tuple[sfn.IChainable, sfn.IChainable]:
         """(the endpoint settled on another config or failed, the wait ran out): both fail the attempt."""
@@ -256,7 +321,7 @@ class EndpointDeployment:
         promote = self._registry.status_update_item(
             model_name_path=DEPLOY.model_name,
             status=ModelStatus.DEPLOYED,
-            expected=ModelStatus.EVALUATED,
+            expected=PROMOTED_BY_WORKFLOW,
             extra=deployed_attributes,
         )
         # The champion is read again here, not reused from the start of the run: another run may

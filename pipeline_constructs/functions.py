@@ -19,7 +19,7 @@ POWERTOOLS_ACCOUNT = "017000801446"
 
 
 class PipelineFunctions(Construct):
-    """Validate the execution input, plan an attempt, evaluate predictions."""
+    """Validate the execution input, plan an attempt, evaluate predictions, request an approval."""
 
     def __init__(
         self,
@@ -30,6 +30,7 @@ class PipelineFunctions(Construct):
         powertools_layer_version: int,
         log_retention: logs.RetentionDays,
         environment: Mapping[str, str],
+        approval_environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self._code = lambda_code()
@@ -50,14 +51,31 @@ class PipelineFunctions(Construct):
             ),
         )
         self._environment = {"POWERTOOLS_SERVICE_NAME": "ml-pipeline", **environment, "REGION": Aws.REGION}
-        self.validate_input = self._function("ValidateInput", "execution_input.handler", timeout_seconds=10)
-        self.plan_attempt = self._function("PlanAttempt", "attempt_plan.handler", timeout_seconds=10)
-        self.evaluate_predictions = self._function(
-            "EvaluatePredictions", "evaluate_predictions.handler", timeout_seconds=300, memory_mb=1024
+        self.validate_input = self._function(
+            "ValidateInput", "lambdas.execution_input.handler", timeout_seconds=10
         )
+        self.plan_attempt = self._function("PlanAttempt", "lambdas.attempt_plan.handler", timeout_seconds=10)
+        self.evaluate_predictions = self._function(
+            "EvaluatePredictions", "lambdas.evaluate_predictions.handler", timeout_seconds=300, memory_mb=1024
+        )
+        # Manual approval: records PENDING_APPROVAL and notifies (the registry and the topic are its own).
+        self.request_approval = self._function(
+            "RequestApproval",
+            "lambdas.approval_request.handler",
+            timeout_seconds=10,
+            extra_environment=approval_environment,
+        )
+        # The step cache's lookups and conditional records (the stack grants its table and listings).
+        self.step_cache = self._function("StepCache", "lambdas.step_cache.handler", timeout_seconds=60)
 
     def _function(
-        self, construct_id: str, handler: str, *, timeout_seconds: int, memory_mb: int = 256
+        self,
+        construct_id: str,
+        handler: str,
+        *,
+        timeout_seconds: int,
+        memory_mb: int = 256,
+        extra_environment: Mapping[str, str] | None = None,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self,
@@ -88,7 +106,7 @@ class PipelineFunctions(Construct):
             layers=[self._layer],
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_mb,
-            environment=dict(self._environment),
+            environment={**self._environment, **(extra_environment or {})},
             environment_encryption=self._key,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,

@@ -27,6 +27,11 @@ def grant_prefix_read(grantee: iam.IGrantable, bucket: s3.IBucket, prefixes: Seq
             resources=[bucket.arn_for_objects(f"{prefix}*") for prefix in prefixes],
         )
     )
+    grant_prefix_listing(grantee, bucket, prefixes)
+
+
+def grant_prefix_listing(grantee: iam.IGrantable, bucket: s3.IBucket, prefixes: Sequence[str]) -> None:
+    """List keys and ETags under the given prefixes, without reading any object."""
     grantee.grant_principal.add_to_principal_policy(
         iam.PolicyStatement(
             actions=["s3:ListBucket"],

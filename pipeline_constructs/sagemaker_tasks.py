@@ -24,7 +24,9 @@ from contract import (
     TRANSFORM_INPUT_FILTER,
     TRANSFORM_OUTPUT_FILTER,
 )
+from lambdas.attempt_state import StatePaths
 
+from .cost_tags import add_tags_statement, request_tags
 from .workflow_steps import SAGEMAKER_TRANSIENT, retry_transient
 
 
@@ -40,31 +42,36 @@ def _merge(state: Mapping[str, Any], extra_parameters: Mapping[str, Any]) -> dic
 class SpotTrainingJob(tasks.SageMakerCreateTrainingJob):
     """CreateTrainingJob `.sync` with managed spot, checkpoints and per-attempt hyperparameters.
 
-    `attempt_path` points at the attempt plan (see docs/architecture.md), which
+    `attempt` gives the attempt plan's paths (`ATTEMPT`, see docs/architecture.md), which
     carries the SageMaker-ready hyperparameters, stopping condition (MaxWait only
-    when spot is on) and checkpoint URI; `training_path` at the run's training block
-    (instances, volume, spot), which the execution input may override.
+    when spot is on), resource config (a warm pool only when the run keeps one) and
+    checkpoint URI; `training_path` at the run's training block (spot, input mode),
+    which the execution input may override.
     """
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, attempt_path: str, training_path: str, **props: Any
+        self, scope: Construct, construct_id: str, *, attempt: StatePaths, training_path: str, **props: Any
     ) -> None:
         super().__init__(scope, construct_id, **props)
         self._extra = {
-            # CDK's ResourceConfig takes only a fixed volume size; all three come from the run.
-            "ResourceConfig": {
-                "InstanceCount.$": f"{training_path}.instance_count",
-                "InstanceType.$": f"{training_path}.instance_type",
-                "VolumeSizeInGB.$": f"{training_path}.volume_size_gb",
-            },
-            "HyperParameters.$": f"{attempt_path}.hyperparameters",
-            "StoppingCondition.$": f"{attempt_path}.stopping_condition",
+            # CDK's ResourceConfig takes only a fixed volume size, and no warm pool: the plan's.
+            "ResourceConfig.$": attempt.resource_config,
+            "HyperParameters.$": attempt.hyperparameters,
+            "StoppingCondition.$": attempt.stopping_condition,
             "EnableManagedSpotTraining.$": f"{training_path}.use_spot",
-            "CheckpointConfig": {"S3Uri.$": f"{attempt_path}.checkpoint_uri"},
+            "CheckpointConfig": {"S3Uri.$": attempt.checkpoint_uri},
+            **_tags_parameter(self, attempt.model_name),
         }
+        self._input_mode_path = f"{training_path}.input_mode"
 
     def to_state_json(self, *args: Any) -> dict[str, Any]:
-        return _merge(super().to_state_json(*args), self._extra)
+        rendered = _merge(super().to_state_json(*args), self._extra)
+        # CDK's InputMode is a fixed enum; the run's input mode (File or FastFile) is a path.
+        algorithm = dict(rendered["Parameters"]["AlgorithmSpecification"])
+        algorithm.pop("TrainingInputMode", None)
+        algorithm["TrainingInputMode.$"] = self._input_mode_path
+        rendered["Parameters"]["AlgorithmSpecification"] = algorithm
+        return rendered
 
 
 class JoinedTransformJob(tasks.SageMakerCreateTransformJob):
@@ -85,7 +92,114 @@ class JoinedTransformJob(tasks.SageMakerCreateTransformJob):
         }
 
     def to_state_json(self, *args: Any) -> dict[str, Any]:
-        return _merge(super().to_state_json(*args), self._extra)
+        rendered = super().to_state_json(*args)
+        model_name = rendered["Parameters"].get("ModelName.$")
+        return _merge(rendered, {**self._extra, **_tags_parameter(self, model_name)})
+
+
+class CapturingEndpointConfig(tasks.SageMakerCreateEndpointConfig):
+    """CreateEndpointConfig with a `DataCaptureConfig`, which the construct cannot set.
+
+    The config only names the capture destination and key; the endpoint writes the files as the
+    model's execution role (which the stack grants the capture prefix and the key).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data_capture: Mapping[str, Any] | None,
+        serverless: Mapping[str, int] | None = None,
+        **props: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **props)
+        self._extra = {"DataCaptureConfig": dict(data_capture)} if data_capture else {}
+        self._serverless = dict(serverless) if serverless else None
+        self._tagging = _add_tags_statements(self, "endpoint-config")
+
+    def _when_bound_to_graph(self, graph: sfn.StateGraph) -> None:
+        super()._when_bound_to_graph(graph)
+        for statement in self._tagging:  # next to the construct's own Create* grant
+            graph.register_policy_statement(statement)
+
+    def to_state_json(self, *args: Any) -> dict[str, Any]:
+        rendered = super().to_state_json(*args)
+        model_name = rendered["Parameters"]["ProductionVariants"][0].get("ModelName.$")
+        rendered = _merge(rendered, {**self._extra, **_tags_parameter(self, model_name)})
+        if self._serverless:  # the construct requires an instance type: a serverless variant has none
+            rendered["Parameters"]["ProductionVariants"] = [
+                {
+                    **{k: v for k, v in variant.items() if k not in ("InstanceType", "InitialInstanceCount")},
+                    "ServerlessConfig": self._serverless,
+                }
+                for variant in rendered["Parameters"]["ProductionVariants"]
+            ]
+        return rendered
+
+
+class TaggedModel(tasks.SageMakerCreateModel):
+    """CreateModel with the cost allocation tags (cost_tags.py) and the AddTags they need."""
+
+    def __init__(self, scope: Construct, construct_id: str, **props: Any) -> None:
+        super().__init__(scope, construct_id, **props)
+        self._tagging = _add_tags_statements(self, "model")
+
+    def _when_bound_to_graph(self, graph: sfn.StateGraph) -> None:
+        super()._when_bound_to_graph(graph)
+        for statement in self._tagging:  # next to the construct's own Create* grant
+            graph.register_policy_statement(statement)
+
+    def to_state_json(self, *args: Any) -> dict[str, Any]:
+        rendered = super().to_state_json(*args)
+        return _merge(rendered, _tags_parameter(self, rendered["Parameters"].get("ModelName.$")))
+
+
+class TaggedEndpoint(tasks.SageMakerCreateEndpoint):
+    """CreateEndpoint with the cost allocation tags of the model it is created for.
+
+    Tags are given at creation only: a later blue/green update keeps the endpoint's tags, so its
+    `model_name` and `run_id` are those of the first model; the endpoint config of each update
+    carries its own model's (`mlpipeline costs --by` bills an endpoint's time to its config's tags).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, model_name_path: str, **props: Any) -> None:
+        super().__init__(scope, construct_id, **props)
+        self._model_name_path = model_name_path
+        self._tagging = _add_tags_statements(self, "endpoint", str(props["endpoint_name"]).lower())
+
+    def _when_bound_to_graph(self, graph: sfn.StateGraph) -> None:
+        super()._when_bound_to_graph(graph)
+        for statement in self._tagging:  # next to the construct's own Create* grant
+            graph.register_policy_statement(statement)
+
+    def to_state_json(self, *args: Any) -> dict[str, Any]:
+        return _merge(super().to_state_json(*args), _tags_parameter(self, self._model_name_path))
+
+
+def _tags_parameter(scope: Construct, model_name_path: str | None) -> dict[str, Any]:
+    """`{"Tags": ...}` for a Create request made in scope's stack (empty outside the app)."""
+    tags = request_tags(scope, model_name_path=model_name_path)
+    return {} if tags is None else {"Tags": tags}
+
+
+def _add_tags_statements(task: Construct, resource_type: str, name: str = "*") -> list[iam.PolicyStatement]:
+    """A Create request with tags needs sagemaker:AddTags on what it creates (none without tags)."""
+    if request_tags(task, model_name_path=None) is None:
+        return []
+    return [add_tags_statement(task, resource_type, name)]
+
+
+def data_capture_config(*, destination_uri: str, kms_key_arn: str, sampling_percent: int) -> dict[str, Any]:
+    """Requests and responses, JSON bodies kept as JSON (others are base64-encoded by SageMaker)."""
+    return {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": sampling_percent,
+        "DestinationS3Uri": destination_uri,
+        "KmsKeyId": kms_key_arn,
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+    }
 
 
 def blue_green_update_endpoint(
@@ -96,10 +210,13 @@ def blue_green_update_endpoint(
     endpoint_config_name: str,
     rollback_alarm_names: list[str],
     rollback_alarm_arns: list[str],
-    bake_seconds: int = 300,
+    blue_green_policy: Mapping[str, Any],
     result_path: str | None = None,
 ) -> tasks.CallAwsService:
     """UpdateEndpoint with a blue/green deployment that rolls back on the given alarms.
+
+    `blue_green_policy` is the BlueGreenUpdatePolicy (all at once, canary or linear traffic
+    shifting; built from cdk.json's `endpoint.deployment`).
 
     Through the AWS SDK integration (`aws-sdk:sagemaker:updateEndpoint`), which takes the current
     API's request shape: Step Functions validates an optimized integration's Parameters against
@@ -125,7 +242,17 @@ def blue_green_update_endpoint(
         parameters={
             "EndpointName": endpoint_name,
             "EndpointConfigName": endpoint_config_name,
-            "DeploymentConfig": _blue_green_deployment(rollback_alarm_names, bake_seconds=bake_seconds),
+            "DeploymentConfig": {
+                "BlueGreenUpdatePolicy": dict(blue_green_policy),
+                # Any alarm in ALARM during the deployment's waits shifts traffic back to the old fleet.
+                "AutoRollbackConfiguration": {
+                    "Alarms": [{"AlarmName": name} for name in rollback_alarm_names]
+                },
+            },
+            # The live instance count (set by autoscaling) survives the update; the new config's
+            # data capture applies (retaining it would keep the old endpoint's).
+            "RetainAllVariantProperties": True,
+            "ExcludeRetainedVariantProperties": [{"VariantPropertyType": "DataCaptureConfig"}],
         },
         iam_action="sagemaker:UpdateEndpoint",
         iam_resources=[endpoint_arn, configs_arn],
@@ -134,18 +261,6 @@ def blue_green_update_endpoint(
         ],
         result_path=result_path,
     )
-
-
-def _blue_green_deployment(rollback_alarm_names: list[str], *, bake_seconds: int) -> dict[str, Any]:
-    """UpdateEndpoint's DeploymentConfig: all traffic at once, rolled back when an alarm fires."""
-    return {
-        "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
-            # The old fleet stays up while the alarms watch the new one.
-            "TerminationWaitInSeconds": bake_seconds,
-        },
-        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in rollback_alarm_names]},
-    }
 
 
 def evaluation_transform(
@@ -223,6 +338,7 @@ class SyncJobState(sfn.CustomState):
         comment: str,
         result_selector: Mapping[str, str] | None,
         result_path: str,
+        model_name_path: str | None = None,
     ) -> None:
         super().__init__(
             scope,
@@ -231,7 +347,8 @@ class SyncJobState(sfn.CustomState):
                 "Type": "Task",
                 "Comment": comment,
                 "Resource": f"arn:{Aws.PARTITION}:states:::sagemaker:{api_action}.sync",
-                "Parameters": dict(parameters),
+                # Tags: cost allocation (cost_tags.py); `_sync_job_statements` grants AddTags.
+                "Parameters": {**parameters, **_tags_parameter(scope, model_name_path)},
                 **({"ResultSelector": dict(result_selector)} if result_selector else {}),
                 "ResultPath": result_path,
             },

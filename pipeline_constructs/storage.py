@@ -8,7 +8,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from lambdas.artifact_layout import CHECKPOINTS_PREFIX, TRANSFORM_PREFIX
+from lambdas.artifact_layout import CAPTURE_PREFIX, CHECKPOINTS_PREFIX, TRANSFORM_PREFIX
 
 # What the account root may do with the key (IAM policies then delegate use to roles).
 KEY_ACCOUNT_ACTIONS = (
@@ -51,7 +51,14 @@ ACCESS_LOGS_NOT_LOGGED = (
 class PipelineStorage(Construct):
     """Data and artifacts buckets: KMS-encrypted, versioned, TLS-only, private, logged, retained."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, transient_object_days: int = 30) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        transient_object_days: int = 30,
+        capture_expiry_days: int | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
 
         self.key = kms.Key(
@@ -98,7 +105,13 @@ class PipelineStorage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(prefix=prefix, expiration=Duration.days(transient_object_days))
                 for prefix in (CHECKPOINTS_PREFIX, TRANSFORM_PREFIX)
-            ],
+            ]
+            + (
+                # The endpoint's captured requests and responses (data capture on).
+                [s3.LifecycleRule(prefix=CAPTURE_PREFIX, expiration=Duration.days(capture_expiry_days))]
+                if capture_expiry_days is not None
+                else []
+            ),
         )
 
     def _private_bucket(

@@ -23,10 +23,11 @@ from contract import (
     TRAINING_CHANNELS,
     TUNING_OBJECTIVE,
 )
-from lambdas.attempt_state import ATTEMPT, ATTEMPT_PATH, TUNING_PARAMETER_RANGES
+from lambdas.attempt_state import ATTEMPT, TUNING_PARAMETER_RANGES
 
 from .endpoint_deployment import sagemaker_arn
 from .sagemaker_tasks import SpotTrainingJob, SyncJobState
+from .step_cache import CachedStep, StepCache
 from .workflow_steps import (
     ERROR_PATH,
     SAGEMAKER_SDK_TRANSIENT,
@@ -107,17 +108,55 @@ def preprocess(
 
 
 def train_or_tune(
-    scope: Construct, *, role: iam.IRole, training_image: str, on_failure: sfn.IChainable
+    scope: Construct,
+    *,
+    cache: StepCache,
+    role: iam.IRole,
+    training_image: str,
+    code_version: str,
+    on_failure: sfn.IChainable,
 ) -> TrainOrTune:
-    """One training job, or a tuning job and its best trial, as `run.tuning.enabled` says."""
+    """One training job, or a tuning job and its best trial, as `run.tuning.enabled` says; skipped
+    when the same training (or tuning) on the same data was done before."""
     train = _train(scope, role=role, training_image=training_image, on_failure=on_failure)
     tune, tune_chain = _tune(scope, role=role, training_image=training_image, on_failure=on_failure)
-    chain = (
+    job = (
         sfn.Choice(scope, "TuningRequested?")
         .when(sfn.Condition.boolean_equals("$.run.tuning.enabled", True), tune_chain)
         .otherwise(train)
         .afterwards()
         .next(_training_summary(scope))
+    )
+    summary = "$.training"
+    chain = cache.around(
+        CachedStep(
+            name="Training",
+            step="training",
+            request={
+                "image": training_image,
+                "code_version": code_version,
+                "hyperparameters": sfn.JsonPath.object_at(ATTEMPT.hyperparameters),
+                "instance_type": sfn.JsonPath.string_at("$.run.training.instance_type"),
+                "instance_count": sfn.JsonPath.number_at("$.run.training.instance_count"),
+                # Ignored by the key unless tuning.enabled (lambdas/step_cache_key.py).
+                "tuning": sfn.JsonPath.object_at("$.run.tuning"),
+                "search_space": TUNING_PARAMETER_RANGES,
+                "metric_definitions": [dict(d) for d in METRIC_DEFINITIONS],
+            },
+            inputs={
+                name: sfn.JsonPath.format(f"{{}}{name}/", sfn.JsonPath.string_at("$.run.data_uri"))
+                for name in TRAINING_CHANNELS
+            },
+            result_path=summary,
+            fresh_result={
+                "training_job_name.$": f"{summary}.training_job_name",
+                "model_data_url.$": f"{summary}.model_data_url",
+                "final_metrics.$": f"{summary}.final_metrics",
+                "source_job.$": f"{summary}.training_job_name",
+            },
+            artifact="model_data_url",
+        ),
+        job,
     )
     return TrainOrTune(chain=chain, tune=tune)
 
@@ -128,7 +167,7 @@ def _train(
     train = SpotTrainingJob(
         scope,
         "Train",
-        attempt_path=ATTEMPT_PATH,
+        attempt=ATTEMPT,
         training_path="$.run.training",
         training_job_name=sfn.JsonPath.string_at(ATTEMPT.training_job_name),
         role=role,
@@ -173,6 +212,7 @@ def _tune(
         events_rule="StepFunctionsGetEventsForSageMakerTuningJobsRule",
         passed_role=role,
         parameters=_tuning_parameters(role=role, training_image=training_image),
+        model_name_path=ATTEMPT.model_name,  # its trials train the attempt's model
     )
     _handled(tune, failure=on_failure)
     describe_best = tasks.CallAwsService(
@@ -254,7 +294,7 @@ def _tuning_parameters(*, role: iam.IRole, training_image: str) -> dict:
             "StaticHyperParameters.$": ATTEMPT.static_hyperparameters,
             "AlgorithmSpecification": {
                 "TrainingImage": training_image,
-                "TrainingInputMode": "File",
+                "TrainingInputMode.$": "$.run.training.input_mode",
                 "MetricDefinitions": [dict(d) for d in METRIC_DEFINITIONS],
             },
             "RoleArn": role.role_arn,

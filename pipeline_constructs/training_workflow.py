@@ -3,7 +3,8 @@
 State data is documented in docs/architecture.md: `$.run` (validated input),
 `$.attempt` (an `AttemptPlan`, read through `ATTEMPT`), `$.champion` (`{"present": false}` when
 there is none), `$.training`, `$.compared` (what EvaluatePredictions is told about the champion),
-`$.evaluation`, `$.endpoint`, `$.announcement` (the DEPLOYED message), `$.error`.
+`$.evaluation`, `$.approval` (manual approval's decision), `$.endpoint`, `$.announcement` (the
+DEPLOYED message), `$.error`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from constructs import Construct
 from lambdas.attempt_state import ATTEMPT, ATTEMPT_PATH
 from lambdas.model_registry import ModelStatus
 
-from .champion_comparison import evaluate_against_champion
+from .approval_gate import ApprovalGate
+from .cached_preprocessing import cached_preprocess
+from .champion_comparison import evaluate_against_champion, unless_same_as_champion
 from .deployment_entry import IN_TRAINING_WORKFLOW as DEPLOY
 from .endpoint_deployment import EndpointDeployment, EndpointOptions
-from .sagemaker_tasks import SyncJobState
+from .sagemaker_tasks import SyncJobState, TaggedModel
 from .state_machine import build_state_machine
-from .training_jobs import preprocess, train_or_tune
+from .step_cache import StepCache
+from .training_jobs import train_or_tune
 from .workflow_steps import (
     ERROR_PATH,
     HANDLER_ERROR_PATH,
@@ -65,6 +69,8 @@ class TrainingWorkflow(Construct):
         validate_input: lambda_.IFunction,
         plan_attempt: lambda_.IFunction,
         evaluate_predictions: lambda_.IFunction,
+        request_approval: lambda_.IFunction,
+        step_cache: lambda_.IFunction,
         registry_table: dynamodb.ITable,
         topic: sns.ITopic,
         sagemaker_role: iam.IRole,
@@ -86,6 +92,13 @@ class TrainingWorkflow(Construct):
         self._custom_states: list[SyncJobState] = []
 
         self._before_attempt_failure, self._attempt_failure = self._failure_handlers(topic)
+        # Cached jobs before the attempt's registry item exists (preprocessing), and after.
+        self._cache_before_attempt = StepCache(
+            self, function=step_cache, on_failure=self._before_attempt_failure
+        )
+        self._cache = StepCache(self, function=step_cache, on_failure=self._attempt_failure)
+        # Inside the Evaluate Parallel a Catch cannot leave its branch: the Parallel's catches.
+        self._cache_in_parallel = StepCache(self, function=step_cache, on_failure=None)
 
         validate = self._validate(validate_input)
         find_champion = self._find_champion()
@@ -98,8 +111,21 @@ class TrainingWorkflow(Construct):
         evaluate = self._evaluate(evaluate_predictions)
         record_evaluated = self._record_evaluated()
         deploy = self._deploy(endpoint)
+        approval = ApprovalGate(
+            self,
+            "Approval",
+            request_approval=request_approval,
+            registry=self._registry,
+            topic=topic,
+            deploy=deploy,
+            on_failure=self._attempt_failure,
+        )
         rejected = self._rejection(plan)
-        gate = self._quality_gate(passed=deploy, rejected=rejected)
+        gate = self._quality_gate(passed=approval.entry, rejected=rejected)
+        # A candidate that is the deployed champion itself (a training cache hit on its job) ends here.
+        new_model = unless_same_as_champion(
+            self, registry=self._registry, on_failure=self._attempt_failure, otherwise=gate
+        )
 
         definition = (
             begin(self)
@@ -120,7 +146,7 @@ class TrainingWorkflow(Construct):
             .next(record_trained)
             .next(evaluate)
             .next(record_evaluated)
-            .next(gate)
+            .next(new_model)
         )
         self.state_machine = build_state_machine(
             self,
@@ -178,6 +204,8 @@ class TrainingWorkflow(Construct):
             parameters={
                 "present": True,
                 "model_name.$": "$.champion_query.Items[0].model_name.S",
+                # The champion's predictions are cached by its artifact, not by its name.
+                "model_data_url.$": "$.champion_query.Items[0].model_data_url.S",
             },
             result_path="$.champion",
         )
@@ -192,16 +220,18 @@ class TrainingWorkflow(Construct):
         )
         return query.next(choice)
 
-    def _preprocess(self) -> SyncJobState:
-        state = preprocess(
+    def _preprocess(self) -> sfn.IChainable:
+        preprocessing = cached_preprocess(
             self,
+            cache=self._cache_before_attempt,
             role=self._role,
             processing_image=self._images.processing,
             code_uri=self._code_uri,
+            code_version=self._code_version,
             on_failure=self._before_attempt_failure,
         )
-        self._custom_states.append(state)
-        return state
+        self._custom_states.append(preprocessing.job)
+        return preprocessing.chain
 
     def _plan(self, plan_attempt: lambda_.IFunction) -> tasks.LambdaInvoke:
         """`$.attempt` for attempt `$.next_attempt`; the retrain loop comes back here."""
@@ -249,13 +279,18 @@ class TrainingWorkflow(Construct):
 
     def _train_or_tune(self) -> sfn.IChainable:
         branch = train_or_tune(
-            self, role=self._role, training_image=self._images.training, on_failure=self._attempt_failure
+            self,
+            cache=self._cache,
+            role=self._role,
+            training_image=self._images.training,
+            code_version=self._code_version,
+            on_failure=self._attempt_failure,
         )
         self._custom_states.append(branch.tune)
         return branch.chain
 
     def _create_model(self) -> tasks.SageMakerCreateModel:
-        task = tasks.SageMakerCreateModel(
+        task = TaggedModel(
             self,
             "CreateModel",
             model_name=sfn.JsonPath.string_at(DEPLOY.model_name),
@@ -282,13 +317,22 @@ class TrainingWorkflow(Construct):
                     "training_metrics": tasks.DynamoAttributeValue.from_string(
                         sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.training.final_metrics"))
                     ),
+                    # A step-cache hit: training_job_name is the job whose model this reuses.
+                    "training_reused": tasks.DynamoAttributeValue.boolean_from_json_path(
+                        sfn.JsonPath.string_at("$.training.reused")
+                    ),
                 },
             )
         )
 
     def _evaluate(self, evaluate_predictions: lambda_.IFunction) -> sfn.IChainable:
         return evaluate_against_champion(
-            self, role=self._role, evaluate_predictions=evaluate_predictions, on_failure=self._attempt_failure
+            self,
+            role=self._role,
+            evaluate_predictions=evaluate_predictions,
+            cache=self._cache_in_parallel,
+            inference_image=self._images.inference,
+            on_failure=self._attempt_failure,
         )
 
     def _record_evaluated(self) -> tasks.DynamoUpdateItem:
@@ -302,6 +346,11 @@ class TrainingWorkflow(Construct):
                     ),
                     "gate_metric": dynamo_number("$.evaluation.candidate.metric"),
                     "evaluation_report_uri": dynamo_string("$.evaluation.candidate.report_uri"),
+                    # Whose transform output was scored: a step-cache hit names an earlier job.
+                    "evaluation_reused": tasks.DynamoAttributeValue.boolean_from_json_path(
+                        sfn.JsonPath.string_at("$.compared.candidate.reused")
+                    ),
+                    "evaluation_transform_job": dynamo_string("$.compared.candidate.source_job"),
                 },
             )
         )

@@ -160,13 +160,16 @@ class RegistrySteps:
         attributes: Mapping[str, tasks.DynamoAttributeValue] | None = None,
         model_name_path: str | None = None,
         comment: str | None = None,
+        expected: ModelStatus | tuple[ModelStatus, ...] | None = None,
     ) -> tasks.DynamoUpdateItem:
-        """Move one model to `status`, setting the given attributes in the same write."""
+        """Move one model to `status`, setting the given attributes in the same write (only from
+        `expected` when given)."""
         write = status_write(
             status,
             now=dynamo_string(NOW),
             string=tasks.DynamoAttributeValue.from_string,
             attributes=attributes,
+            expected=expected,
         )
         task = tasks.DynamoUpdateItem(
             self._scope,
@@ -229,7 +232,7 @@ class RegistrySteps:
         *,
         model_name_path: str,
         status: ModelStatus,
-        expected: ModelStatus,
+        expected: ModelStatus | tuple[ModelStatus, ...],
         extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One `Update` entry of a transaction, in the DynamoDB API's own shape."""

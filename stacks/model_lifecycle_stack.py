@@ -14,7 +14,9 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from contract import TRAINING_ENTRY_POINT
+from lambdas.approval_request import REGISTRY_TABLE_ENV, TOPIC_ARN_ENV
 from lambdas.artifact_layout import (
+    CAPTURE_PREFIX,
     CHECKPOINTS_PREFIX,
     EVALUATIONS_PREFIX,
     LABELLED_PREFIX,
@@ -23,15 +25,21 @@ from lambdas.artifact_layout import (
     RAW_PREFIX,
     TRANSFORM_PREFIX,
 )
+from lambdas.step_cache import CACHE_TABLE_ENV
 from pipeline_constructs import grants
 from pipeline_constructs.code_assets import TrainingCodeAsset
 from pipeline_constructs.container_images import ContainerImages, ImageSpec
+from pipeline_constructs.cost_tags import CostAllocationTags
+from pipeline_constructs.endpoint_autoscaling import AutoscalingOptions
 from pipeline_constructs.endpoint_deployment import EndpointOptions
 from pipeline_constructs.evaluation_workflow import EvaluationWorkflow
 from pipeline_constructs.functions import PipelineFunctions
 from pipeline_constructs.notifications import PipelineNotifications
 from pipeline_constructs.registry import ModelRegistry
+from pipeline_constructs.rollback_alarms import rollback_alarms
 from pipeline_constructs.sagemaker_role import SageMakerExecutionRole
+from pipeline_constructs.sagemaker_tasks import data_capture_config
+from pipeline_constructs.step_cache import StepCacheTable
 from pipeline_constructs.storage import PipelineStorage
 from pipeline_constructs.training_workflow import ImageUris, TrainingWorkflow
 from stacks.settings import PipelineSettings
@@ -48,7 +56,12 @@ class ModelLifecycleStack(Stack):
         super().__init__(scope, construct_id, **kwargs)  # type: ignore[arg-type]
         retention = _RETENTION[settings.log_retention_days]
 
-        storage = PipelineStorage(self, "Storage")
+        capture = settings.endpoint.data_capture
+        # project, run_id, model_name and execution on every SageMaker Create request (cost_tags.py).
+        CostAllocationTags(self, project=settings.project_name)
+        storage = PipelineStorage(
+            self, "Storage", capture_expiry_days=capture.expire_after_days if capture.enabled else None
+        )
         registry = ModelRegistry(self, "Registry", key=storage.key)
         notifications = PipelineNotifications(
             self, "Notifications", key=storage.key, email=settings.notification_email
@@ -100,6 +113,10 @@ class ModelLifecycleStack(Stack):
                 "TRAINING_DEFAULTS": self.to_json_string(_training_defaults(settings, data.bucket_name)),
                 "EVALUATION_DEFAULTS": self.to_json_string(_evaluation_defaults(settings, data.bucket_name)),
             },
+            approval_environment={
+                REGISTRY_TABLE_ENV: registry.table.table_name,
+                TOPIC_ARN_ENV: notifications.topic.topic_arn,
+            },
         )
 
         # SageMaker reads data and code, writes models, checkpoints, transform output, prepared data.
@@ -109,6 +126,8 @@ class ModelLifecycleStack(Stack):
         grants.grant_prefix_write(
             sagemaker.role, artifacts, [MODELS_PREFIX, CHECKPOINTS_PREFIX, TRANSFORM_PREFIX]
         )
+        if capture.enabled:  # the endpoint writes captured requests and responses as the model's role
+            grants.grant_prefix_write(sagemaker.role, artifacts, [CAPTURE_PREFIX])
         grants.grant_object_read(sagemaker.role, code.asset.bucket, code.asset.s3_object_key)
         # Preprocess reads the same archive as an S3Prefix ProcessingInput, which Processing lists first.
         grants.grant_object_listing(sagemaker.role, code.asset.bucket, code.asset.s3_object_key)
@@ -118,27 +137,38 @@ class ModelLifecycleStack(Stack):
         grants.grant_prefix_read(evaluator, artifacts, [TRANSFORM_PREFIX])
         grants.grant_prefix_write(evaluator, artifacts, [EVALUATIONS_PREFIX])
         grants.grant_key_use(evaluator, storage.key, encrypt=True)
+        # The approval request marks its model PENDING_APPROVAL and notifies (both encrypted).
+        # Statements, not table.grant/topic.grant_publish: those add the table's indexes and kms wildcards.
+        approver = functions.request_approval
+        for action, resource in (
+            ("dynamodb:UpdateItem", registry.table.table_arn),
+            ("sns:Publish", notifications.topic.topic_arn),
+        ):
+            approver.add_to_role_policy(iam.PolicyStatement(actions=[action], resources=[resource]))
+        grants.grant_key_use(approver, storage.key, encrypt=True)
+        # The step cache lists the inputs and outputs it keys and checks, and keeps its own table.
+        step_cache = StepCacheTable(self, "StepCache", key=storage.key)
+        cache_function = functions.step_cache
+        cache_function.add_environment(CACHE_TABLE_ENV, step_cache.table.table_name)
+        step_cache.table.grant(cache_function, "dynamodb:GetItem", "dynamodb:PutItem")
+        grants.grant_prefix_listing(cache_function, data, [RAW_PREFIX, PREPARED_PREFIX, LABELLED_PREFIX])
+        grants.grant_prefix_listing(cache_function, artifacts, [MODELS_PREFIX, TRANSFORM_PREFIX])
+        grants.grant_key_use(cache_function, storage.key, encrypt=True)
 
-        rollback_alarm = cloudwatch.Alarm(
+        deployment = settings.endpoint.deployment
+        alarms = rollback_alarms(
             self,
-            "EndpointErrorsAlarm",
-            alarm_description="Model server errors on the endpoint: rolls back a blue/green update",
-            metric=cloudwatch.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="Invocation5XXErrors",
-                dimensions_map={"EndpointName": settings.endpoint.name, "VariantName": VARIANT_NAME},
-                statistic="Sum",
-                period=Duration.minutes(1),
-            ),
-            threshold=1,
-            evaluation_periods=2,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            endpoint_name=settings.endpoint.name,
+            variant_name=VARIANT_NAME,
+            max_model_latency_ms=deployment.max_model_latency_ms,
         )
-        # Blue/green UpdateEndpoint names this alarm for auto-rollback. The state machine's role
+        # Blue/green UpdateEndpoint names these alarms for auto-rollback. The state machine's role
         # (the caller) gets DescribeAlarms next to the task; the SageMaker guide says "execution
-        # role", so the role SageMaker acts as gets it too, on this one alarm only.
+        # role", so the role SageMaker acts as gets it too, on these alarms only.
         sagemaker.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=[rollback_alarm.alarm_arn])
+            iam.PolicyStatement(
+                actions=["cloudwatch:DescribeAlarms"], resources=[alarm.alarm_arn for alarm in alarms]
+            )
         )
         timeout = Duration.hours(settings.workflow_timeout_hours)
         training = TrainingWorkflow(
@@ -147,6 +177,8 @@ class ModelLifecycleStack(Stack):
             validate_input=functions.validate_input,
             plan_attempt=functions.plan_attempt,
             evaluate_predictions=functions.evaluate_predictions,
+            request_approval=functions.request_approval,
+            step_cache=functions.step_cache,
             registry_table=registry.table,
             topic=notifications.topic,
             sagemaker_role=sagemaker.passable_role,
@@ -162,8 +194,21 @@ class ModelLifecycleStack(Stack):
                 max_wait_minutes=settings.endpoint.max_wait_minutes,
                 instance_type=settings.endpoint.instance_type.removeprefix("ml."),
                 initial_instance_count=settings.endpoint.initial_instance_count,
-                rollback_alarm_names=[rollback_alarm.alarm_name],
-                rollback_alarm_arns=[rollback_alarm.alarm_arn],
+                rollback_alarm_names=[alarm.alarm_name for alarm in alarms],
+                rollback_alarm_arns=[alarm.alarm_arn for alarm in alarms],
+                blue_green_policy=deployment.blue_green_policy(),
+                variant_name=VARIANT_NAME,
+                autoscaling=_autoscaling(settings),
+                serverless=_serverless(settings),
+                data_capture=(
+                    data_capture_config(
+                        destination_uri=f"s3://{artifacts.bucket_name}/{CAPTURE_PREFIX}",
+                        kms_key_arn=storage.key.key_arn,
+                        sampling_percent=capture.sampling_percent,
+                    )
+                    if capture.enabled
+                    else None
+                ),
             ),
             timeout=timeout,
             logs_key=storage.key,
@@ -206,11 +251,31 @@ class ModelLifecycleStack(Stack):
             "DataBucketName": data.bucket_name,
             "ArtifactsBucketName": artifacts.bucket_name,
             "ModelRegistryTableName": registry.table.table_name,
+            "StepCacheTableName": step_cache.table.table_name,
             "NotificationTopicArn": notifications.topic.topic_arn,
             "EndpointName": settings.endpoint.name,
             "SageMakerRoleArn": sagemaker.role.role_arn,
         }.items():
             CfnOutput(self, name, value=value)
+
+
+def _autoscaling(settings: PipelineSettings) -> AutoscalingOptions | None:
+    scaling = settings.endpoint.autoscaling
+    if not scaling.enabled:
+        return None
+    return AutoscalingOptions(
+        min_capacity=scaling.min,
+        max_capacity=scaling.max,
+        target_invocations_per_instance=scaling.target_invocations_per_instance,
+    )
+
+
+def _serverless(settings: PipelineSettings) -> dict[str, int] | None:
+    """The variant's ServerlessConfig; None: instances (validation keeps autoscaling and capture off)."""
+    serverless = settings.endpoint.serverless
+    if not serverless.enabled:
+        return None
+    return {"MemorySizeInMB": serverless.memory_size_mb, "MaxConcurrency": serverless.max_concurrency}
 
 
 def _training_defaults(settings: PipelineSettings, data_bucket: str) -> dict[str, object]:
@@ -223,6 +288,7 @@ def _training_defaults(settings: PipelineSettings, data_bucket: str) -> dict[str
         "tuning": settings.tuning.model_dump(),
         "transform": settings.transform.model_dump(),
         "gate": settings.quality_gate.model_dump(),
+        "cache": settings.cache.model_dump(),
         "reason": "manual start",
     }
 

@@ -38,6 +38,14 @@ _SAGEMAKER_LOGS = "SageMaker containers write their own log groups under /aws/sa
 _CHILD_EXECUTIONS = (
     "startExecution.sync describes and stops the training executions it starts, whose names are generated"
 )
+_SCALABLE_TARGETS = (
+    "Application Auto Scaling assigns a scalable target's id when it registers it: the account's "
+    "targets in this region are the narrowest ARN that can be named beforehand"
+)
+_TARGET_TRACKING_ALARMS = (
+    "Target tracking creates its alarms as TargetTracking-<resource id>-Alarm{High,Low}-<uuid>: "
+    "scoped to this endpoint variant's alarms"
+)
 _RUNTIME = "Pinned to Python 3.13: the newest runtime the public Powertools layer is published for"
 
 BUCKET_PREFIX = r"Resource::<Storage(Data|Artifacts)[A-Z0-9]{8}\.Arn>/[a-z]+/\*"
@@ -59,6 +67,16 @@ REVIEWED_WILDCARDS: dict[str, list[tuple[str, str]]] = {
     "TrainingWorkflow/StateMachine/Role": [
         (FUNCTION_VERSIONS, _LAMBDA_VERSIONS),
         (SAGEMAKER_NAMES, _JOB_NAMES),
+        (
+            r"Resource::arn:<AWS::Partition>:application-autoscaling:<AWS::Region>:<AWS::AccountId>:"
+            r"scalable-target/\*",
+            _SCALABLE_TARGETS,
+        ),
+        (
+            r"Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:"
+            r"TargetTracking-endpoint/[a-zA-Z0-9-]+/variant/[a-zA-Z0-9-]+-\*",
+            _TARGET_TRACKING_ALARMS,
+        ),
     ],
     "EvaluationWorkflow/StateMachine/Role": [
         (FUNCTION_VERSIONS, _LAMBDA_VERSIONS),
@@ -71,7 +89,7 @@ REVIEWED_WILDCARDS: dict[str, list[tuple[str, str]]] = {
 }
 REVIEWED_RULES: dict[str, list[tuple[str, str]]] = {
     f"Functions/{name}": [("AwsSolutions-L1", _RUNTIME)]
-    for name in ("ValidateInput", "PlanAttempt", "EvaluatePredictions")
+    for name in ("ValidateInput", "PlanAttempt", "EvaluatePredictions", "StepCache", "RequestApproval")
 }
 
 # Actions allowed on `Resource: "*"`, per role (or policy: its construct path below the stack), each
@@ -119,11 +137,17 @@ RESOURCE_STAR_ACTIONS: dict[str, dict[str, str]] = {
     "Functions/ValidateInputRole": _FUNCTION_XRAY,
     "Functions/PlanAttemptRole": _FUNCTION_XRAY,
     "Functions/EvaluatePredictionsRole": _FUNCTION_XRAY,
+    "Functions/StepCacheRole": _FUNCTION_XRAY,
+    "Functions/RequestApprovalRole": _FUNCTION_XRAY,
     "TrainingWorkflow/StateMachine/Role": {
         **_STATE_MACHINE_LOGGING,
         "sagemaker:ListTags": _LIST_TAGS,
         "sagemaker:ListEndpoints": (
             "FindEndpoint lists endpoints by name: ListEndpoints has no resource types"
+        ),
+        "application-autoscaling:DescribeScalableTargets": (
+            "FindScalableTarget asks whether the endpoint variant is registered: "
+            "DescribeScalableTargets has no resource types"
         ),
     },
     "EvaluationWorkflow/StateMachine/Role": {**_STATE_MACHINE_LOGGING, "sagemaker:ListTags": _LIST_TAGS},
@@ -167,6 +191,15 @@ _STATE_MACHINE_POLICIES = (
 SAGEMAKER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/tfmodellifecycle-sagemakerrole"
 IAM_LINTER_FINDINGS: list[LinterFinding] = [
     LinterFinding(
+        "TrainingWorkflowStateMachineRoleDefaultPolicy",
+        "PERMISSIONS_MANAGEMENT_ACTIONS",
+        f"iam:CreateServiceLinkedRole on arn:aws:iam::{ACCOUNT}:role/aws-service-role/"
+        "sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+        "Registering the endpoint for autoscaling creates Application Auto Scaling's SageMaker "
+        "service-linked role the first time (SageMaker guide, 'Auto scaling prerequisites'): that one "
+        "role, and only for the iam:AWSServiceName sagemaker.application-autoscaling.amazonaws.com",
+    ),
+    LinterFinding(
         "StorageKey",
         "PERMISSIONS_MANAGEMENT_ACTIONS",
         "Sid AccountAdministersAndDelegatesToIam",
@@ -194,6 +227,8 @@ IAM_LINTER_FINDINGS: list[LinterFinding] = [
             "FunctionsValidateInputRole",
             "FunctionsPlanAttemptRole",
             "FunctionsEvaluatePredictionsRole",
+            "FunctionsRequestApprovalRole",
+            "FunctionsStepCacheRole",
             "TrainingWorkflowStateMachineRole",
             "EvaluationWorkflowStateMachineRole",
             "EvaluationWorkflowStateMachineEventsRole",

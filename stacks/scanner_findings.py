@@ -47,7 +47,7 @@ _FUNCTION_FINDINGS = [
 REVIEWED_FINDINGS: dict[str, list[tuple[str, str, str]]] = {
     **{
         f"Functions/{name}": _FUNCTION_FINDINGS
-        for name in ("ValidateInput", "PlanAttempt", "EvaluatePredictions")
+        for name in ("ValidateInput", "PlanAttempt", "EvaluatePredictions", "RequestApproval", "StepCache")
     },
     "TrainingWorkflow/StateMachine": [(CFN_LINT, "W3005", _ROLE_DEPENDENCY)],
     "EvaluationWorkflow/StateMachine": [(CFN_LINT, "W3005", _ROLE_DEPENDENCY)],

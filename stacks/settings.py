@@ -16,6 +16,7 @@ from pydantic_core import ErrorDetails
 
 from lambdas import run_settings
 from lambdas.run_settings import (
+    CacheSettings,
     GateSettings,
     Hyperparameters,
     ProcessingSettings,
@@ -27,7 +28,8 @@ from lambdas.run_settings import (
     sagemaker_value,
 )
 from lambdas.sagemaker_api import ENDPOINT_INSTANCE_TYPE
-from lambdas.validation_messages import CUSTOM_ERROR_PREFIX
+from lambdas.validation_messages import CUSTOM_ERROR_PREFIX, expected
+from stacks.deployment_settings import DeploymentSettings
 
 CONTEXT_KEY = "mlops"
 
@@ -47,12 +49,86 @@ class TrainingSettings(run_settings.TrainingSettings):
     py_version: str = Field(pattern=r"^py3\d+$")
 
 
+class AutoscalingSettings(Section):
+    """Target tracking on SageMakerVariantInvocationsPerInstance (invocations per instance per minute)."""
+
+    enabled: bool
+    min: int = Field(ge=1, le=100)
+    max: int = Field(ge=1, le=100)
+    target_invocations_per_instance: float = Field(gt=0, le=100000)
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> AutoscalingSettings:
+        if self.max < self.min:
+            raise expected(f"max >= min ({self.min})", field="max", got=self.max)
+        return self
+
+
+class DataCaptureSettings(Section):
+    """DataCaptureConfig: requests and responses under the artifacts bucket's capture/ prefix."""
+
+    enabled: bool
+    sampling_percent: int = Field(ge=0, le=100)
+    expire_after_days: int = Field(ge=1, le=3650)
+
+
+class ServerlessSettings(Section):
+    """ProductionVariantServerlessConfig, instead of instances (SageMaker API reference: memory in
+    1 GB steps from 1024 to 6144 MB, MaxConcurrency 1-200)."""
+
+    enabled: bool
+    memory_size_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144]
+    max_concurrency: int = Field(ge=1, le=200)
+
+
 class EndpointSettings(Section):
     name: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     instance_type: EndpointInstanceType
     initial_instance_count: int = Field(ge=1, le=100)
     inference_framework_version: FrameworkVersion
     max_wait_minutes: int = Field(ge=5, le=180)
+    autoscaling: AutoscalingSettings
+    data_capture: DataCaptureSettings
+    serverless: ServerlessSettings
+    deployment: DeploymentSettings
+
+    @model_validator(mode="after")
+    def _serverless_alone(self) -> EndpointSettings:
+        # A serverless endpoint scales itself (Application Auto Scaling applies only to its
+        # provisioned concurrency) and SageMaker refuses DataCaptureConfig on it.
+        if self.serverless.enabled:
+            for option, why in (
+                ("autoscaling", "serverless endpoints scale by themselves up to serverless.max_concurrency"),
+                ("data_capture", "SageMaker Serverless Inference does not support data capture"),
+            ):
+                if getattr(self, option).enabled:
+                    raise expected(
+                        f"{option}.enabled to be false when serverless.enabled is true ({why})", got=True
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _initial_count_in_range(self) -> EndpointSettings:
+        scaling = self.autoscaling
+        if scaling.enabled and not scaling.min <= self.initial_instance_count <= scaling.max:
+            raise expected(
+                f"initial_instance_count between autoscaling.min ({scaling.min}) and max ({scaling.max})",
+                field="initial_instance_count",
+                got=self.initial_instance_count,
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _deployment_fits_the_fleet(self) -> EndpointSettings:
+        # Every fleet size the update may meet: the initial count, and autoscaling's bounds.
+        if self.serverless.enabled:  # no instances to count
+            return self
+        fleets = {"initial_instance_count": self.initial_instance_count}
+        if self.autoscaling.enabled:
+            fleets |= {"autoscaling.min": self.autoscaling.min, "autoscaling.max": self.autoscaling.max}
+        for field, count in fleets.items():
+            self.deployment.check_fleet(count, field=field)
+        return self
 
 
 class DataSettings(Section):
@@ -80,6 +156,7 @@ class PipelineSettings(Section):
     transform: TransformSettings
     endpoint: EndpointSettings
     quality_gate: GateSettings
+    cache: CacheSettings
     data: DataSettings
     evaluation: EvaluationSettings
     workflow_timeout_hours: int = Field(ge=1, le=24 * 30)

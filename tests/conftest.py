@@ -8,12 +8,10 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-# Shipped code runs with its own folder as the import root (SageMaker script mode,
-# the Lambda runtime); tests import it the same way.
-for shipped in ("training_code", "lambdas"):
-    path = str(REPO_ROOT / shipped)
-    if path not in sys.path:
-        sys.path.insert(0, path)
+# The training code runs with its own folder as the import root (SageMaker script mode); tests
+# import it the same way. Lambda handlers are the `lambdas` package, in the asset and here.
+if str(REPO_ROOT / "training_code") not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT / "training_code"))
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 

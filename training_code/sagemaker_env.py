@@ -45,8 +45,27 @@ def str_to_bool(value: str | bool) -> bool:
 
 
 def channel_dir(channel: str, env: Mapping[str, str] = os.environ) -> str:
-    """The local folder of an input channel (File and FastFile mode both give a folder)."""
+    """The local folder of an input channel (File and FastFile mode both give a folder).
+
+    A Pipe channel is a FIFO, read only through PipeModeDataset, which the TF 2.x training
+    images do not install: the workflow's validation refuses Pipe, this is the script's own guard.
+    """
+    if _channel_config(channel, env).get("TrainingInputMode") == "Pipe":
+        raise InputError(
+            f"channel {channel} arrives in Pipe mode, which needs PipeModeDataset (not in the "
+            "TensorFlow training image): use FastFile (streamed as files) or File"
+        )
     return env.get(f"SM_CHANNEL_{channel.upper()}", str(OPT_ML / "input" / "data" / channel))
+
+
+def _channel_config(channel: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The channel's entry of SM_INPUT_DATA_CONFIG (empty outside a container or when unreadable)."""
+    try:
+        config = json.loads(env.get("SM_INPUT_DATA_CONFIG", "{}"))
+    except json.JSONDecodeError:
+        return {}
+    entry = config.get(channel, {}) if isinstance(config, dict) else {}
+    return entry if isinstance(entry, dict) else {}
 
 
 def model_dir(env: Mapping[str, str] = os.environ) -> str:
@@ -79,11 +98,7 @@ def channel_sharded_by_s3_key(channel: str, env: Mapping[str, str] = os.environ)
 
     Then the training code must not shard the files across workers a second time.
     """
-    try:
-        config = json.loads(env.get("SM_INPUT_DATA_CONFIG", "{}"))
-    except json.JSONDecodeError:
-        return False
-    return config.get(channel, {}).get("S3DistributionType") == "ShardedByS3Key"
+    return _channel_config(channel, env).get("S3DistributionType") == "ShardedByS3Key"
 
 
 def report_failure(path: Path | None, message: str) -> None:

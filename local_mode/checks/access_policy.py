@@ -1,11 +1,12 @@
-"""AWS's policy evaluation, with conditions: identity policies, resource policies, key policies.
+"""AWS's policy evaluation: identity policies, resource policies, key policies, with conditions.
 
-Pure functions over policy documents and one request (`AccessRequest`). What they implement,
-from the IAM User Guide ("Policy evaluation logic", "IAM JSON policy elements: Condition
-operators", "Single-valued vs. multivalued context keys", "Policy variables", "NotPrincipal"),
-the KMS Developer Guide ("Key policies", "Default key policy", "kms:ViaService",
-"kms:EncryptionContext:") and the S3 User Guide ("Policy actions for S3 API operations",
-"Condition key examples"):
+The one evaluator of local mode: the static check of a state machine's role (`iam_check`), the
+calls made as a role (`role_access`, `role_calls`) and services acting on resources
+(`service_access`) all ask `authorize` or `service_principal_allowed`. Pure functions over policy
+documents and one request (`AccessRequest`). What they implement, from the IAM User Guide
+("Policy evaluation logic", "Grammar of the IAM JSON policy language", "NotPrincipal"), the KMS
+Developer Guide ("Key policies", "Default key policy") and the S3 User Guide ("Policy actions for
+S3 API operations"):
 
 - an explicit ``Deny`` in any applicable policy wins;
 - same-account requests: allowed when the identity policies **or** the resource policy allow;
@@ -13,12 +14,15 @@ the KMS Developer Guide ("Key policies", "Default key policy", "kms:ViaService",
   of the principal only delegates to IAM: the identity policies must then allow;
 - KMS keys (``authorize(..., key_policy=True)``): the key policy must allow, either naming the
   principal (enough on its own) or the account root (then an identity policy must allow too);
-- ``Action``/``NotAction``, ``Resource``/``NotResource``, ``Principal``/``NotPrincipal``;
-- condition operators ``String*`` (``IgnoreCase`` too), ``Arn*``, ``Numeric*``, ``Date*``,
-  ``Bool``, ``Null``, ``BinaryEquals``, ``IpAddress``/``NotIpAddress``, each with ``IfExists``
-  and the set qualifiers ``ForAnyValue:``/``ForAllValues:``; keys compare case-insensitively;
-  a key missing from the request makes a positive operator false and a negated one true;
-- policy variables ``${aws:...}``, ``${*}``, ``${?}``, ``${$}`` in ``Resource`` and condition values.
+- ``Action``/``NotAction`` (case-insensitive), ``Resource``/``NotResource`` (an identity-policy
+  statement without either is invalid and applies to nothing; a resource policy may leave it
+  out), ``Principal``/``NotPrincipal``;
+- ``Condition`` blocks and policy variables: `policy_conditions`; wildcards: `arn_patterns`.
+
+A partial request (``AccessRequest(partial=True)``, the static check's) stands for every run of
+a Task: ``*`` in its resource is a name computed at run time and its missing condition keys are
+unknown. An ``Allow`` then counts when it may apply to some run, a ``Deny`` only when it applies to
+every run, so what cannot be known never makes the check fail.
 
 `service_principal_allowed` answers the same question for an AWS service principal acting on
 a resource through its resource policy (alarm actions on SNS, EventBridge targets, log delivery
@@ -27,15 +31,13 @@ with a KMS key), where no identity policy is involved.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from local_mode.checks.iam_check import glob_match
+from local_mode.checks.arn_patterns import glob_match, patterns_overlap
+from local_mode.checks.policy_conditions import conditions_hold, strings, substitute
 
 ContextValue = str | bool | int | float | Sequence[str]
 Policy = Mapping[str, Any]
@@ -52,6 +54,7 @@ class AccessRequest:
     ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``, a role or user ARN), or a service
     principal (``cloudwatch.amazonaws.com``). ``principal_arn`` is the role's own ARN
     (``aws:PrincipalArn``). ``context`` holds the request's condition keys (any case).
+    ``partial``: the request of every run of a Task, known from its definition (module doc).
     """
 
     principal: str
@@ -60,6 +63,7 @@ class AccessRequest:
     account_id: str
     principal_arn: str | None = None
     context: Mapping[str, ContextValue] = field(default_factory=dict)
+    partial: bool = False
 
     @property
     def is_service(self) -> bool:
@@ -70,7 +74,7 @@ class AccessRequest:
         lowered = key.lower()
         for name, value in self.context.items():
             if name.lower() == lowered:
-                return _strings(value)
+                return strings(value)
         return None
 
 
@@ -178,14 +182,16 @@ def match_policy(policy: Policy | str, request: AccessRequest, *, resource_polic
     document = json.loads(policy) if isinstance(policy, str) else policy
     deny = allow = via_account = None
     for statement in statements(document):
-        if not _applies(statement, request):
+        # Only a partial request tells "may apply" (what an Allow needs) from "surely applies" (a Deny).
+        surely = statement.get("Effect") == "Deny"
+        if not _applies(statement, request, surely=surely, resource_policy=resource_policy):
             continue
         principal: Literal["direct", "account"] | None = "direct"
         if resource_policy:
             principal = _principal_match(statement, request)
             if principal is None:
                 continue
-        if not conditions_hold(statement.get("Condition", {}), request):
+        if not conditions_hold(statement.get("Condition", {}), request, unknown=not surely):
             continue
         if statement.get("Effect") == "Deny":
             deny = deny or statement
@@ -202,7 +208,9 @@ def statements(policy: Policy) -> Iterator[Mapping[str, Any]]:
     yield from ([found] if isinstance(found, Mapping) else found)
 
 
-def _applies(statement: Mapping[str, Any], request: AccessRequest) -> bool:
+def _applies(
+    statement: Mapping[str, Any], request: AccessRequest, *, surely: bool, resource_policy: bool
+) -> bool:
     if "Action" in statement:
         if not _any_action(statement["Action"], request.action):
             return False
@@ -212,16 +220,21 @@ def _applies(statement: Mapping[str, Any], request: AccessRequest) -> bool:
     else:
         return False
     if "Resource" in statement:
-        patterns = _strings(statement["Resource"])
-        return any(glob_match(substitute(p, request), request.resource) for p in patterns)
+        return any(_resource_in(p, request, surely=surely) for p in strings(statement["Resource"]))
     if "NotResource" in statement:
-        patterns = _strings(statement["NotResource"])
-        return not any(glob_match(substitute(p, request), request.resource) for p in patterns)
-    return True  # resource policies may leave Resource out (it is then the resource itself)
+        return not any(_resource_in(p, request, surely=not surely) for p in strings(statement["NotResource"]))
+    return resource_policy  # a resource policy may leave Resource out (it is then the resource itself)
+
+
+def _resource_in(pattern: str, request: AccessRequest, *, surely: bool) -> bool:
+    """Whether the request's resource is one the pattern names (for a partial one: surely, or maybe)."""
+    if not request.partial or surely:  # partial: the pattern covers every name the run-time `*` stands for
+        return glob_match(substitute(pattern, request), request.resource)
+    return patterns_overlap(substitute(pattern, request, unresolved="*"), request.resource)
 
 
 def _any_action(patterns: Any, action: str) -> bool:
-    return any(glob_match(p.lower(), action.lower()) for p in _strings(patterns))
+    return any(glob_match(p.lower(), action.lower()) for p in strings(patterns))
 
 
 # --- principals ------------------------------------------------------------------------------
@@ -247,9 +260,9 @@ def _principal_in(principal: Any, request: AccessRequest) -> Literal["direct", "
     if request.is_service:
         # the default SNS topic policy's {"AWS": "*"} (with an aws:SourceOwner condition) is what lets
         # alarms publish: "*" covers service principals too.
-        services = _strings(principal.get("Service"))
-        return "direct" if request.principal in services or "*" in _strings(principal.get("AWS")) else None
-    names = _strings(principal.get("AWS"))
+        services = strings(principal.get("Service"))
+        return "direct" if request.principal in services or "*" in strings(principal.get("AWS")) else None
+    names = strings(principal.get("AWS"))
     identities = {request.principal, request.principal_arn or request.principal}
     account = _account_of(request.principal) or request.account_id
     found: Literal["direct", "account"] | None = None
@@ -264,166 +277,3 @@ def _principal_in(principal: Any, request: AccessRequest) -> Literal["direct", "
 def _account_of(arn: str) -> str | None:
     parts = arn.split(":")
     return parts[4] if len(parts) > 5 and parts[4] else None
-
-
-# --- conditions ------------------------------------------------------------------------------
-
-_OPERATOR: Final = re.compile(r"^(?:(ForAnyValue|ForAllValues):)?([A-Za-z]+?)(IfExists)?$")
-
-
-def conditions_hold(block: Mapping[str, Any], request: AccessRequest) -> bool:
-    """Every operator, every key in it: AND; the values of one key: OR (NOR for negated operators)."""
-    for operator, keys in block.items():
-        found = _OPERATOR.match(operator)
-        if found is None or not isinstance(keys, Mapping):
-            return False  # an unknown operator never matches (AWS rejects such policies)
-        qualifier, name, if_exists = found.group(1), found.group(2), bool(found.group(3))
-        if name not in _TESTS and name != "Null":
-            return False
-        for key, wanted in keys.items():
-            expected = [substitute(v, request) for v in _strings(wanted)]
-            if not _condition_holds(qualifier, name, if_exists, key, expected, request):
-                return False
-    return True
-
-
-def _condition_holds(
-    qualifier: str | None, name: str, if_exists: bool, key: str, expected: list[str], request: AccessRequest
-) -> bool:
-    actual = request.value(key)
-    if name == "Null":
-        absent = actual is None or actual == []
-        return any((value.lower() == "true") == absent for value in expected)
-    negated = "Not" in name
-    if actual is None or actual == []:
-        if qualifier == "ForAllValues":
-            return True
-        if qualifier == "ForAnyValue":
-            return False
-        return if_exists or negated
-    test = _TESTS[name]
-    if negated:  # a negated operator holds when no request value matches any condition value
-        positive = _TESTS[name.replace("Not", "", 1)]
-        if qualifier == "ForAllValues":
-            return all(not any(positive(a, e) for e in expected) for a in actual)
-        if qualifier == "ForAnyValue":
-            return any(not any(positive(a, e) for e in expected) for a in actual)
-        return not any(positive(a, e) for a in actual for e in expected)
-    if qualifier == "ForAllValues":
-        return all(any(test(a, e) for e in expected) for a in actual)
-    return any(test(a, e) for a in actual for e in expected)
-
-
-def _arn_like(actual: str, pattern: str) -> bool:
-    a_parts, p_parts = actual.split(":", 5), pattern.split(":", 5)
-    if len(a_parts) != 6 or len(p_parts) != 6:
-        return glob_match(pattern, actual)
-    return all(glob_match(p, a) for p, a in zip(p_parts, a_parts, strict=True))
-
-
-def _number(value: str) -> float | None:
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def _numeric(compare: Any) -> Any:
-    def test(actual: str, expected: str) -> bool:
-        a, e = _number(actual), _number(expected)
-        return a is not None and e is not None and bool(compare(a, e))
-
-    return test
-
-
-def _date(value: str) -> dt.datetime | None:
-    try:
-        if re.fullmatch(r"\d+(\.\d+)?", value):
-            return dt.datetime.fromtimestamp(float(value), dt.UTC)
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None
-
-
-def _dates(compare: Any) -> Any:
-    def test(actual: str, expected: str) -> bool:
-        a, e = _date(actual), _date(expected)
-        return a is not None and e is not None and bool(compare(a, e))
-
-    return test
-
-
-def _ip(actual: str, expected: str) -> bool:
-    try:
-        return ipaddress.ip_address(actual) in ipaddress.ip_network(expected, strict=False)
-    except ValueError:
-        return False
-
-
-_TESTS: Final[dict[str, Any]] = {
-    "StringEquals": lambda a, e: a == e,
-    "StringNotEquals": lambda a, e: a == e,
-    "StringEqualsIgnoreCase": lambda a, e: a.lower() == e.lower(),
-    "StringNotEqualsIgnoreCase": lambda a, e: a.lower() == e.lower(),
-    "StringLike": lambda a, e: glob_match(e, a),
-    "StringNotLike": lambda a, e: glob_match(e, a),
-    "ArnEquals": lambda a, e: a == e,
-    "ArnNotEquals": lambda a, e: a == e,
-    "ArnLike": _arn_like,
-    "ArnNotLike": _arn_like,
-    "Bool": lambda a, e: a.lower() == e.lower(),
-    "BinaryEquals": lambda a, e: a == e,
-    "NumericEquals": _numeric(lambda a, e: a == e),
-    "NumericNotEquals": _numeric(lambda a, e: a == e),
-    "NumericLessThan": _numeric(lambda a, e: a < e),
-    "NumericLessThanEquals": _numeric(lambda a, e: a <= e),
-    "NumericGreaterThan": _numeric(lambda a, e: a > e),
-    "NumericGreaterThanEquals": _numeric(lambda a, e: a >= e),
-    "DateEquals": _dates(lambda a, e: a == e),
-    "DateNotEquals": _dates(lambda a, e: a == e),
-    "DateLessThan": _dates(lambda a, e: a < e),
-    "DateLessThanEquals": _dates(lambda a, e: a <= e),
-    "DateGreaterThan": _dates(lambda a, e: a > e),
-    "DateGreaterThanEquals": _dates(lambda a, e: a >= e),
-    "IpAddress": _ip,
-    "NotIpAddress": _ip,
-}
-
-
-# --- policy variables and values --------------------------------------------------------------
-
-_VARIABLE: Final = re.compile(r"\$\{([^}]*)\}")
-
-
-def substitute(text: str, request: AccessRequest) -> str:
-    """Replace ``${key}`` (and ``${key, 'default'}``) with the request's value; ``${*}``, ``${?}``, ``${$}``.
-
-    A variable whose key is absent (and has no default) makes the text unmatchable, as AWS
-    treats it: the statement then does not apply.
-    """
-    if "${" not in text:
-        return text
-
-    def replace(found: re.Match[str]) -> str:
-        inner = found.group(1)
-        if inner in ("*", "?", "$"):
-            return inner
-        key, _, default = inner.partition(",")
-        values = request.value(key.strip())
-        if values:
-            return values[0]
-        default = default.strip().strip("'")
-        return default if default else "\x00unresolved\x00"
-
-    return _VARIABLE.sub(replace, text)
-
-
-def _strings(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, bool):
-        return ["true" if value else "false"]
-    if isinstance(value, str | int | float):
-        return [str(value)]
-    return [_strings(v)[0] if isinstance(v, bool) else str(v) for v in value]

@@ -1,8 +1,9 @@
 """S3 clients that act as an IAM role: every request authorized as AWS would, before it is sent.
 
 ``RoleAccess(client)`` reads the policies from the local services themselves (moto's IAM, S3 and
-KMS through boto3; ``client`` is e.g. ``MotoServer.client`` or ``LocalCloud.client``), never from
-the template, so a deployed stack with a grant removed is refused here as on AWS.
+KMS through boto3, by `policy_sources`; ``client`` is e.g. ``MotoServer.client`` or
+``LocalCloud.client``), never from the template, so a deployed stack with a grant removed is
+refused here as on AWS.
 
 ``RoleAccess.s3_for(role_arn)`` returns a new boto3 S3 client whose botocore
 ``before-parameter-build.s3`` hook authorizes each operation as the role's SageMaker session
@@ -31,9 +32,7 @@ resource's behalf, not on requests made with a role's credentials.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import boto3
@@ -49,18 +48,11 @@ from local_mode.checks.access_policy import (
     authorize,
     match_policy,
 )
+from local_mode.checks.policy_sources import ClientFactory, KmsEncryption, PolicySnapshot
 
-__all__ = [
-    "S3_OPERATIONS",
-    "RoleAccess",
-    "RoleSession",
-    "aws_managed_s3_key_policy",
-    "bucket_policy_verdict",
-    "policy_document",
-]
+__all__ = ["S3_OPERATIONS", "RoleAccess", "RoleSession", "bucket_policy_verdict"]
 
 SESSION_NAME: Final = "SageMaker"
-ClientFactory = Callable[[str], BaseClient]
 
 # Bucket-level operations → their IAM action (the rest are object operations, below).
 _BUCKET_ACTIONS: Final = {
@@ -98,40 +90,6 @@ _LIST_CONDITION_KEYS: Final = (
 _VERSIONED: Final = {"s3:GetObject": "s3:GetObjectVersion", "s3:DeleteObject": "s3:DeleteObjectVersion"}
 # every S3 operation mapped above (the rest are mapped to ``s3:OPERATION`` by `RoleSession.check`)
 S3_OPERATIONS: Final = frozenset({*_BUCKET_ACTIONS, *_OBJECT_ACTIONS})
-
-
-def aws_managed_s3_key_policy(account_id: str, region: str) -> dict[str, Any]:
-    """The key policy of the AWS managed key ``aws/s3`` (SSE-KMS without a KMSMasterKeyID).
-
-    As AWS shows it for every account: any principal of the account, through S3 only.
-    """
-    return {
-        "Version": "2012-10-17",
-        "Id": "auto-s3-2",
-        "Statement": [
-            {
-                "Sid": (
-                    "Allow access through S3 for all principals in the account that are authorized to use S3"
-                ),
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:DescribeKey",
-                ],
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {
-                        "kms:CallerAccount": account_id,
-                        "kms:ViaService": f"s3.{region}.amazonaws.com",
-                    }
-                },
-            },
-        ],
-    }
 
 
 class RoleAccess:
@@ -197,11 +155,9 @@ class RoleSession:
         self.session_name = session_name or access.session_name
         self.principal = f"arn:aws:sts::{self.account_id}:assumed-role/{self.role_name}/{self.session_name}"
         self.extra_context: dict[str, ContextValue] = dict(context or {})
-        self._lock = threading.RLock()
-        self._identity: tuple[list[Policy], dict[str, str], str] | None = None
-        self._bucket_policies: dict[str, Policy | None] = {}
-        self._bucket_encryption: dict[str, dict[str, Any] | None] = {}
-        self._keys: dict[str, tuple[str, Policy | None]] = {}
+        self.policies = PolicySnapshot(
+            access.admin, self.role_name, region=self.region, account_id=self.account_id
+        )
 
     # -- the client -------------------------------------------------------------------------------
 
@@ -246,12 +202,12 @@ class RoleSession:
         return None
 
     def decide(self, request: AccessRequest) -> Decision:
-        identity, _, _ = self._identity_policies()
+        identity = self.identity_policies()
         if request.action.startswith("kms:"):
-            _, key_policy = self._key(request.resource)
+            _, key_policy = self.key(request.resource)
             return authorize(request, identity, key_policy, key_policy=True)
         bucket = request.resource.split(":::", 1)[-1].split("/", 1)[0]
-        return authorize(request, identity, self._bucket_policy(bucket))
+        return authorize(request, identity, self.policies.bucket_policy(bucket))
 
     def requests_for(self, operation: str, params: Mapping[str, Any]) -> list[tuple[AccessRequest, bool]]:
         """The (request, quote resource in the message) pairs S3 authorizes for one API call."""
@@ -282,9 +238,8 @@ class RoleSession:
             encryption = self._encryption_for(operation, bucket, str(key), params)
             if encryption is None:
                 break
-            key_id, bucket_key = encryption
-            key_arn, _ = self._key(key_id)
-            encryption_arn = f"arn:aws:s3:::{bucket}" if bucket_key else object_arn
+            key_arn, _ = self.key(encryption.key_id)
+            encryption_arn = f"arn:aws:s3:::{bucket}" if encryption.bucket_key else object_arn
             kms_context: dict[str, ContextValue] = {
                 **base,
                 "kms:ViaService": f"s3.{self.region}.amazonaws.com",
@@ -320,7 +275,7 @@ class RoleSession:
 
     def global_context(self) -> dict[str, ContextValue]:
         """The keys every request of this session carries, whatever the service (no ``s3:*``)."""
-        _, tags, role_id = self._identity_policies()
+        identity = self.policies.identity()
         now = dt.datetime.now(dt.UTC)
         context: dict[str, ContextValue] = {
             "aws:SecureTransport": "true",
@@ -328,135 +283,41 @@ class RoleSession:
             "aws:PrincipalAccount": self.account_id,
             "aws:PrincipalType": "AssumedRole",
             "aws:PrincipalIsAWSService": "false",
-            "aws:userid": f"{role_id}:{self.session_name}",
+            "aws:userid": f"{identity.role_id}:{self.session_name}",
             "aws:RequestedRegion": self.region,
             "aws:ResourceAccount": self.account_id,
             "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "aws:EpochTime": str(int(now.timestamp())),
         }
-        for name, value in tags.items():
+        for name, value in identity.tags.items():
             context[f"aws:PrincipalTag/{name}"] = value
         context.update(self.extra_context)
         return context
 
-    # -- reading the services (cached per session) --------------------------------------------------
+    # -- what the session read (cached for its lifetime: `policy_sources`) --------------------------
 
     def identity_policies(self) -> list[Policy]:
         """The role's inline and attached policy documents, as IAM holds them (read once)."""
-        return self._identity_policies()[0]
+        return self.policies.identity().policies
 
     def key(self, key_id: str | None) -> tuple[str, Policy | None]:
         """(key ARN, key policy) of a KMS key id, ARN or alias; ``None`` is aws/s3 (read once)."""
-        return self._key(key_id)
-
-    def _identity_policies(self) -> tuple[list[Policy], dict[str, str], str]:
-        with self._lock:
-            if self._identity is None:
-                self._identity = self._read_identity()
-            return self._identity
-
-    def _read_identity(self) -> tuple[list[Policy], dict[str, str], str]:
-        iam = self.access.admin("iam")
-        try:
-            role = iam.get_role(RoleName=self.role_name)["Role"]
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "NoSuchEntity":
-                raise
-            return [], {}, "AROAUNKNOWNROLE"  # a role that does not exist: nothing allows it
-        policies: list[Policy] = []
-        for page in iam.get_paginator("list_role_policies").paginate(RoleName=self.role_name):
-            for name in page["PolicyNames"]:
-                document = iam.get_role_policy(RoleName=self.role_name, PolicyName=name)["PolicyDocument"]
-                policies.append(_document(document))
-        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=self.role_name):
-            for attached in page["AttachedPolicies"]:
-                arn = attached["PolicyArn"]
-                version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
-                found = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]
-                policies.append(_document(found["Document"]))
-        tags = {tag["Key"]: tag["Value"] for tag in role.get("Tags", [])}
-        return policies, tags, str(role.get("RoleId", "AROAUNKNOWNROLE"))
-
-    def _bucket_policy(self, bucket: str) -> Policy | None:
-        with self._lock:
-            if bucket not in self._bucket_policies:
-                try:
-                    text = self.access.admin("s3").get_bucket_policy(Bucket=bucket)["Policy"]
-                    self._bucket_policies[bucket] = _document(text)
-                except ClientError as error:
-                    if error.response["Error"]["Code"] not in ("NoSuchBucketPolicy", "NoSuchBucket"):
-                        raise
-                    self._bucket_policies[bucket] = None
-            return self._bucket_policies[bucket]
-
-    def _default_encryption(self, bucket: str) -> dict[str, Any] | None:
-        """The bucket's first default-encryption rule, when it is SSE-KMS (else None)."""
-        with self._lock:
-            if bucket not in self._bucket_encryption:
-                rule: dict[str, Any] | None = None
-                try:
-                    config = self.access.admin("s3").get_bucket_encryption(Bucket=bucket)
-                    rules = config["ServerSideEncryptionConfiguration"]["Rules"]
-                    first = rules[0] if rules else {}
-                    default = first.get("ApplyServerSideEncryptionByDefault", {})
-                    if str(default.get("SSEAlgorithm", "")).startswith("aws:kms"):
-                        rule = {
-                            "KeyId": default.get("KMSMasterKeyID"),
-                            "BucketKeyEnabled": bool(first.get("BucketKeyEnabled", False)),
-                        }
-                except ClientError as error:
-                    code = error.response["Error"]["Code"]
-                    if code not in ("ServerSideEncryptionConfigurationNotFoundError", "NoSuchBucket"):
-                        raise
-                self._bucket_encryption[bucket] = rule
-            return self._bucket_encryption[bucket]
+        return self.policies.key(key_id)
 
     def _encryption_for(
         self, operation: str, bucket: str, key: str, params: Mapping[str, Any]
-    ) -> tuple[str | None, bool] | None:
-        """(KMS key id or None for aws/s3, bucket key on) of this object, or None when not SSE-KMS."""
-        default = self._default_encryption(bucket)
+    ) -> KmsEncryption | None:
+        """The SSE-KMS this call writes with or reads from, or None when the object is not SSE-KMS."""
+        default = self.policies.default_encryption(bucket)
         if operation in ("PutObject", "CreateMultipartUpload", "CopyObject"):
             requested = params.get("ServerSideEncryption")
             if requested is not None:
                 if not str(requested).startswith("aws:kms"):
                     return None
-                bucket_key = params.get("BucketKeyEnabled", bool(default and default["BucketKeyEnabled"]))
-                return params.get("SSEKMSKeyId"), bool(bucket_key)
-            return None if default is None else (default["KeyId"], default["BucketKeyEnabled"])
-        # reads: the object's own encryption, as S3 recorded it
-        head_params: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if params.get("VersionId"):
-            head_params["VersionId"] = params["VersionId"]
-        try:
-            head = self.access.admin("s3").head_object(**head_params)
-        except ClientError:
-            return None  # the call itself will fail (NoSuchKey)
-        if not str(head.get("ServerSideEncryption", "")).startswith("aws:kms"):
-            return None
-        return head.get("SSEKMSKeyId"), bool(head.get("BucketKeyEnabled", False))
-
-    def _key(self, key_id: str | None) -> tuple[str, Policy | None]:
-        """(key ARN, key policy); ``None`` is the AWS managed key aws/s3."""
-        cache_key = key_id or "alias/aws/s3"
-        with self._lock:
-            if cache_key not in self._keys:
-                self._keys[cache_key] = self._read_key(key_id)
-            return self._keys[cache_key]
-
-    def _read_key(self, key_id: str | None) -> tuple[str, Policy | None]:
-        managed_arn = f"arn:aws:kms:{self.region}:{self.account_id}:alias/aws/s3"
-        if key_id is None or key_id in ("alias/aws/s3", managed_arn):
-            return managed_arn, aws_managed_s3_key_policy(self.account_id, self.region)
-        if key_id.startswith("arn:aws:kms:") and ":key/" not in key_id and ":alias/" not in key_id:
-            return key_id, None
-        kms = self.access.admin("kms")
-        try:
-            arn = str(kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
-            policy = kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"]
-        except ClientError:
-            return key_id, None  # an unknown key: nothing allows its use
-        return arn, _document(policy)
+                bucket_key = params.get("BucketKeyEnabled", bool(default and default.bucket_key))
+                return KmsEncryption(params.get("SSEKMSKeyId"), bool(bucket_key))
+            return default
+        return self.policies.object_encryption(bucket, key, params.get("VersionId"))
 
 
 def _kms_actions(operation: str) -> tuple[str, ...]:
@@ -467,16 +328,6 @@ def _kms_actions(operation: str) -> tuple[str, ...]:
     if operation == "CreateMultipartUpload":
         return ("kms:GenerateDataKey", "kms:Decrypt")
     return ()
-
-
-def _document(value: Any) -> Policy:
-    """A policy document from boto3 (moto hands some back as dicts, some as JSON text)."""
-    if isinstance(value, Mapping):
-        return value
-    return json.loads(value) if isinstance(value, str) else dict(value)
-
-
-policy_document = _document
 
 
 # --- moto's own bucket-policy check ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Any AWS call made as an IAM role: each botocore operation mapped to its IAM action and resource.
+"""Any AWS call made as an IAM role, authorized as AWS would before it is sent.
 
 `RoleCalls(access, role_arn, session_name=...)` stands for one assumed-role session, e.g. a Lambda
 function's (``arn:aws:sts::ACCOUNT:assumed-role/ROLE/FUNCTION``). While ``with calls.acting():``
@@ -9,7 +9,7 @@ request is sent, as AWS authorizes a request signed with the role's credentials.
 on the client: a client a handler caches at import keeps acting as its function's role, with the
 policies of the latest ``acting()`` (each one takes a fresh snapshot, read lazily from the local
 services; see `role_access.RoleSession`). Clients of other threads, and clients created before
-or outside ``acting()``, are not touched.
+or outside ``acting()``, are not touched. What each operation needs is `call_permissions`'s.
 
 A refused call raises what botocore raises for AWS's answer: ``client.exceptions.from_code(code)``
 (``ClientError`` unless the service models the code) with AWS's message, ``User: arn:aws:sts::
@@ -19,23 +19,6 @@ access denied error messages"). The codes: S3 ``AccessDenied`` (403, the resourc
 `role_access` does), SNS ``AuthorizationError`` (403, ``SNS:Publish`` as SNS spells it), every
 other mapped service ``AccessDeniedException``.
 
-Only the operations in `OPERATIONS` (and S3's in `S3_OPERATIONS`) are mapped; any other call is
-refused with `UnmappedOperation` rather than let through unchecked. What each needs (Service
-Authorization Reference, "Actions, resources, and condition keys for ..."):
-
-- the IAM action is ``PREFIX:Operation`` (PREFIX: the service model's signing name, `iam_prefix`),
-  except where AWS authorizes another action: DynamoDB's transactions are authorized per item as
-  ``PutItem``/``UpdateItem``/``DeleteItem``/``ConditionCheckItem``/``GetItem``; Lambda's Invoke is
-  ``lambda:InvokeFunction``; S3's are `role_access`'s (``s3:ListBucket`` for ListObjectsV2, ...);
-- the resource is built from the request: DynamoDB ``table/NAME`` (``table/NAME/index/INDEX``
-  for Query/Scan on an index), SageMaker ``TYPE/name`` (SageMaker lowercases names in ARNs),
-  Step Functions' state machine or execution ARN, the SNS topic, the KMS key, the function;
-- SageMaker's Create calls that pass a role also need ``iam:PassRole`` on it (with
-  ``iam:PassedToService = sagemaker.amazonaws.com``);
-- the resource policy joins the identity policies where the service has one: bucket policy and
-  SSE-KMS key policy (S3, by `role_access`), topic policy (SNS), key policy (KMS: it must allow,
-  or delegate to the account), function policy (Lambda). ``sts:GetCallerIdentity`` needs none.
-
 Not evaluated (as in `role_access`): SCPs, permission boundaries, session policies, DynamoDB
 resource policies, VPC endpoint policies; presigned URLs are not authorized when they are made
 (AWS authorizes them when they are used, which local mode does not see).
@@ -44,334 +27,27 @@ resource policies, VPC endpoint policies; presigned URLs are not authorized when
 from __future__ import annotations
 
 import contextlib
-import functools
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import botocore.session
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from local_mode.checks.access_policy import AccessRequest, ContextValue, Decision, Policy, authorize
-from local_mode.checks.role_access import S3_OPERATIONS, RoleAccess, RoleSession, policy_document
-
-__all__ = [
-    "OPERATIONS",
-    "S3_OPERATIONS",
-    "Call",
-    "Need",
-    "RoleCalls",
-    "UnmappedOperation",
-    "iam_prefix",
-]
-
-PolicyKind = Literal["none", "topic", "key", "function"]
-
-
-class UnmappedOperation(Exception):
-    """A call local mode cannot authorize: it is refused rather than let through unchecked."""
-
-
-@dataclass(frozen=True)
-class Call:
-    """One API call to authorize: botocore's service and operation names, the request's parameters."""
-
-    service: str  # botocore's name: "dynamodb", "stepfunctions", "sagemaker-runtime"
-    operation: str  # "Query"
-    params: Mapping[str, Any]
-    prefix: str  # the IAM service prefix: "dynamodb", "states", "sagemaker"
-    region: str
-    account_id: str
-
-    @property
-    def action(self) -> str:
-        return f"{self.prefix}:{self.operation}"
-
-    def arn(self, resource: str, prefix: str | None = None) -> str:
-        return f"arn:aws:{prefix or self.prefix}:{self.region}:{self.account_id}:{resource}"
-
-    def param(self, name: str) -> str:
-        value = self.params.get(name)
-        if not isinstance(value, str) or not value:
-            raise UnmappedOperation(
-                f"{self.service}.{self.operation} without {name}: its resource is unknown"
-            )
-        return value
-
-
-@dataclass(frozen=True)
-class Need:
-    """One authorization AWS makes for a call: ``action`` on ``resource``, and whose policy joins in."""
-
-    action: str
-    resource: str
-    policy: PolicyKind = "none"
-    context: Mapping[str, ContextValue] = field(default_factory=dict)
-
-
-Resolver = Callable[[Call], list[Need]]
-
-# botocore service name → IAM prefix where the signing name is not it
-_PREFIXES: Final = {"cloudwatch": "cloudwatch"}
-
-
-def iam_prefix(service_model: Any) -> str:
-    """The IAM action prefix of a botocore service model (its signing name: ``states``, ``sagemaker``)."""
-    name = str(service_model.service_name)
-    return _PREFIXES.get(name) or str(service_model.signing_name)
-
-
-@functools.cache
-def _service_prefix(service: str) -> str:
-    return iam_prefix(_botocore_session().get_service_model(service))
-
-
-@functools.cache
-def _botocore_session() -> botocore.session.Session:
-    return botocore.session.get_session()
-
-
-# --- the mapping ------------------------------------------------------------------------------------
-
-
-def _on(resource: Callable[[Call], str], policy: PolicyKind = "none") -> Resolver:
-    """``PREFIX:Operation`` on one resource built from the request."""
-    return lambda call: [Need(call.action, resource(call), policy)]
-
-
-def _any_resource(call: Call) -> str:
-    return "*"
-
-
-# DynamoDB ("Amazon DynamoDB API permissions: Actions, resources, and conditions reference")
-
-
-def _table(call: Call, name: str) -> str:
-    return name if name.startswith("arn:") else call.arn(f"table/{name}")
-
-
-def _dynamodb_context(call: Call) -> dict[str, ContextValue]:
-    keys = (
-        ("Select", "dynamodb:Select"),
-        ("ReturnValues", "dynamodb:ReturnValues"),
-        ("ReturnConsumedCapacity", "dynamodb:ReturnConsumedCapacity"),
-    )
-    return {key: str(call.params[param]) for param, key in keys if param in call.params}
-
-
-def _dynamodb_item(call: Call) -> list[Need]:
-    return [Need(call.action, _table(call, call.param("TableName")), context=_dynamodb_context(call))]
-
-
-def _dynamodb_read(call: Call) -> list[Need]:
-    resource = _table(call, call.param("TableName"))
-    if call.params.get("IndexName"):
-        resource += f"/index/{call.params['IndexName']}"
-    return [Need(call.action, resource, context=_dynamodb_context(call))]
-
-
-def _dynamodb_batch(call: Call) -> list[Need]:
-    tables = call.params.get("RequestItems") or {}
-    return [Need(call.action, _table(call, str(name))) for name in tables]
-
-
-_TRANSACT_WRITE: Final = {
-    "Put": "PutItem",
-    "Update": "UpdateItem",
-    "Delete": "DeleteItem",
-    "ConditionCheck": "ConditionCheckItem",
-}
-
-
-def _dynamodb_transact(actions: Mapping[str, str]) -> Resolver:
-    """Transactions are authorized per item, as the item's own action ("transaction-apis-iam")."""
-
-    def resolve(call: Call) -> list[Need]:
-        needs = []
-        for item in call.params.get("TransactItems") or []:
-            for kind, body in item.items():
-                if kind not in actions:
-                    raise UnmappedOperation(f"{call.service}.{call.operation} item {kind}")
-                needs.append(Need(f"dynamodb:{actions[kind]}", _table(call, str(body.get("TableName", "")))))
-        return needs
-
-    return resolve
-
-
-_DYNAMODB: Final[dict[str, Resolver]] = {
-    **{op: _dynamodb_item for op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "DescribeTable")},
-    "Query": _dynamodb_read,
-    "Scan": _dynamodb_read,
-    "BatchGetItem": _dynamodb_batch,
-    "BatchWriteItem": _dynamodb_batch,
-    "TransactWriteItems": _dynamodb_transact(_TRANSACT_WRITE),
-    "TransactGetItems": _dynamodb_transact({"Get": "GetItem"}),
-    "ListTables": _on(_any_resource),
-}
-
-# SageMaker: resource type → (the request's name parameter, its operations)
-_SAGEMAKER_RESOURCES: Final = {
-    "training-job": ("TrainingJobName", ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob")),
-    "processing-job": (
-        "ProcessingJobName",
-        ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob"),
-    ),
-    "transform-job": ("TransformJobName", ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob")),
-    "hyper-parameter-tuning-job": (
-        "HyperParameterTuningJobName",
-        (
-            "CreateHyperParameterTuningJob",
-            "DescribeHyperParameterTuningJob",
-            "StopHyperParameterTuningJob",
-            "ListTrainingJobsForHyperParameterTuningJob",
-        ),
-    ),
-    "model": ("ModelName", ("CreateModel", "DescribeModel", "DeleteModel")),
-    "endpoint-config": (
-        "EndpointConfigName",
-        ("CreateEndpointConfig", "DescribeEndpointConfig", "DeleteEndpointConfig"),
-    ),
-    "endpoint": ("EndpointName", ("CreateEndpoint", "DescribeEndpoint", "UpdateEndpoint", "DeleteEndpoint")),
-}
-_SAGEMAKER_LISTS: Final = (
-    "ListTrainingJobs",
-    "ListProcessingJobs",
-    "ListTransformJobs",
-    "ListHyperParameterTuningJobs",
-    "ListModels",
-    "ListEndpointConfigs",
-    "ListEndpoints",
+from local_mode.checks.access_policy import (
+    AccessRequest,
+    ContextValue,
+    Decision,
+    Policy,
+    access_denied_message,
+    authorize,
 )
+from local_mode.checks.call_permissions import OPERATIONS, Call, Need, UnmappedOperation, service_prefix
+from local_mode.checks.role_access import S3_OPERATIONS, RoleAccess, RoleSession
 
-
-def _passed_roles(params: Mapping[str, Any]) -> list[str]:
-    """The roles a SageMaker Create request passes (each needs ``iam:PassRole``)."""
-    roles = [params.get("RoleArn"), params.get("ExecutionRoleArn")]
-    definition = params.get("TrainingJobDefinition") or {}
-    roles.append(definition.get("RoleArn"))
-    roles.extend(d.get("RoleArn") for d in params.get("TrainingJobDefinitions") or [])
-    return [r for r in roles if isinstance(r, str) and r]
-
-
-def _sagemaker(resource_type: str, name_param: str) -> Resolver:
-    def resolve(call: Call) -> list[Need]:
-        resource = call.arn(f"{resource_type}/{call.param(name_param).lower()}", "sagemaker")
-        needs = [Need(f"sagemaker:{call.operation}", resource)]
-        if call.operation.startswith("Create"):
-            pass_context = {
-                "iam:PassedToService": "sagemaker.amazonaws.com",
-                "iam:AssociatedResourceArn": resource,
-            }
-            needs += [Need("iam:PassRole", role, context=pass_context) for role in _passed_roles(call.params)]
-        return needs
-
-    return resolve
-
-
-_SAGEMAKER: Final[dict[str, Resolver]] = {
-    **{
-        op: _sagemaker(resource_type, name_param)
-        for resource_type, (name_param, ops) in _SAGEMAKER_RESOURCES.items()
-        for op in ops
-    },
-    **{op: _on(lambda call: call.arn("*")) for op in _SAGEMAKER_LISTS},
-}
-
-_SAGEMAKER_RUNTIME: Final[dict[str, Resolver]] = {
-    "InvokeEndpoint": _sagemaker("endpoint", "EndpointName"),
-}
-
-_STEP_FUNCTIONS: Final[dict[str, Resolver]] = {
-    **{
-        op: _on(lambda call: call.param("stateMachineArn"))
-        for op in ("StartExecution", "StartSyncExecution", "DescribeStateMachine", "ListExecutions")
-    },
-    **{
-        op: _on(lambda call: call.param("executionArn"))
-        for op in (
-            "DescribeExecution",
-            "StopExecution",
-            "GetExecutionHistory",
-            "DescribeStateMachineForExecution",
-        )
-    },
-    "ListStateMachines": _on(_any_resource),
-}
-
-
-def _sns_target(call: Call) -> str:
-    if call.params.get("PhoneNumber"):
-        return "*"  # SMS to a number: no resource
-    return str(call.params.get("TopicArn") or call.param("TargetArn"))
-
-
-_SNS: Final[dict[str, Resolver]] = {
-    "Publish": _on(_sns_target, "topic"),
-    "GetTopicAttributes": _on(lambda call: call.param("TopicArn"), "topic"),
-    "ListTopics": _on(_any_resource),
-}
-
-
-def _kms(call: Call) -> list[Need]:
-    context: dict[str, ContextValue] = {"kms:CallerAccount": call.account_id}
-    encryption_context = call.params.get("EncryptionContext") or {}
-    for name, value in encryption_context.items():
-        context[f"kms:EncryptionContext:{name}"] = str(value)
-    if encryption_context:
-        context["kms:EncryptionContextKeys"] = [str(k) for k in encryption_context]
-    if "EncryptionAlgorithm" in call.params:
-        context["kms:EncryptionAlgorithm"] = str(call.params["EncryptionAlgorithm"])
-    # Decrypt without KeyId: the key is inside the ciphertext, which local mode does not read.
-    return [Need(call.action, call.param("KeyId"), "key", context)]
-
-
-_KMS: Final[dict[str, Resolver]] = {
-    op: _kms
-    for op in ("Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "DescribeKey")
-}
-
-
-def _function(call: Call) -> str:
-    name = call.param("FunctionName")
-    if name.startswith("arn:"):
-        arn = name
-    elif ":function:" in name:  # "ACCOUNT:function:NAME[:QUALIFIER]"
-        arn = f"arn:aws:lambda:{call.region}:{name}"
-    else:
-        arn = call.arn(f"function:{name}", "lambda")
-    qualifier = call.params.get("Qualifier")
-    return f"{arn}:{qualifier}" if qualifier and arn.count(":") == 6 else arn
-
-
-_LAMBDA: Final[dict[str, Resolver]] = {
-    "Invoke": lambda call: [Need("lambda:InvokeFunction", _function(call), "function")],
-    "GetFunction": _on(_function, "function"),
-    "GetFunctionConfiguration": _on(_function, "function"),
-}
-
-_STS: Final[dict[str, Resolver]] = {
-    "GetCallerIdentity": lambda call: [],  # no permission is required (STS API reference)
-}
-
-# S3's bucket and object operations (`role_access.S3_OPERATIONS`) are role_access's; ListBuckets:
-_S3: Final[dict[str, Resolver]] = {
-    "ListBuckets": lambda call: [Need("s3:ListAllMyBuckets", "*")],
-}
-
-# botocore service name → operation → what AWS authorizes for it
-OPERATIONS: Final[dict[str, dict[str, Resolver]]] = {
-    "dynamodb": _DYNAMODB,
-    "sagemaker": _SAGEMAKER,
-    "sagemaker-runtime": _SAGEMAKER_RUNTIME,
-    "stepfunctions": _STEP_FUNCTIONS,
-    "sns": _SNS,
-    "kms": _KMS,
-    "lambda": _LAMBDA,
-    "sts": _STS,
-    "s3": _S3,
-}
+__all__ = ["RoleCalls", "UnmappedOperation"]
 
 # service → (error code, HTTP status) of its refusal
 _DENIED: Final = {"s3": ("AccessDenied", 403), "sns": ("AuthorizationError", 403)}
@@ -442,7 +118,6 @@ class RoleCalls:
         self.session_name = session_name
         self.context = dict(context or {})
         self._session: RoleSession | None = None
-        self._resource_policies: dict[tuple[str, str], Policy | None] = {}
         self._lock = threading.RLock()
 
     @property
@@ -463,7 +138,6 @@ class RoleCalls:
             self._session = self.access.session(
                 self.role_arn, session_name=self.session_name, context=self.context
             )
-            self._resource_policies = {}
 
     @contextlib.contextmanager
     def acting(self) -> Iterator[RoleCalls]:
@@ -535,7 +209,7 @@ class RoleCalls:
             raise self._unmapped(service, operation)
         session = self.session()
         call = Call(
-            service, operation, params, _service_prefix(service), region or session.region, session.account_id
+            service, operation, params, service_prefix(service), region or session.region, session.account_id
         )
         found = []
         with _reading():
@@ -554,7 +228,7 @@ class RoleCalls:
     def _unmapped(self, service: str, operation: str) -> UnmappedOperation:
         return UnmappedOperation(
             f"local mode cannot authorize {service}.{operation} as {self.role_arn} (session "
-            f"{self.session_name}): map it in local_mode/checks/role_calls.py"
+            f"{self.session_name}): map it in local_mode/checks/call_permissions.py"
         )
 
     def _decide(self, session: RoleSession, need: Need, request: AccessRequest) -> Decision:
@@ -562,35 +236,18 @@ class RoleCalls:
         if need.policy == "key":
             _, key_policy = session.key(need.resource)
             return authorize(request, identity, key_policy, key_policy=True)
-        return authorize(request, identity, self._resource_policy(need))
+        return authorize(request, identity, self._resource_policy(session, need))
 
-    def _resource_policy(self, need: Need) -> Policy | None:
-        if need.policy == "none" or need.resource == "*":
+    @staticmethod
+    def _resource_policy(session: RoleSession, need: Need) -> Policy | None:
+        if need.policy in ("none", "key") or need.resource == "*":
             return None
-        cache_key = (need.policy, need.resource)
-        with self._lock:
-            if cache_key not in self._resource_policies:
-                self._resource_policies[cache_key] = self._read_resource_policy(need)
-            return self._resource_policies[cache_key]
-
-    def _read_resource_policy(self, need: Need) -> Policy | None:
-        try:
-            if need.policy == "topic":
-                attributes = self.access.admin("sns").get_topic_attributes(TopicArn=need.resource)
-                text = attributes["Attributes"].get("Policy")
-            else:
-                text = self.access.admin("lambda").get_policy(FunctionName=need.resource)["Policy"]
-        except ClientError:
-            return None  # no such resource or no policy: the identity policies decide
-        return policy_document(text) if text else None
+        return session.policies.resource_policy(need.policy, need.resource)
 
     @staticmethod
     def _message(service: str, request: AccessRequest, decision: Decision) -> str:
-        action, reason = request.action, decision.reason
         if service == "sns":  # SNS spells its actions "SNS:Publish" in its messages
-            shown = "SNS:" + action.split(":", 1)[1]
-            action, reason = shown, reason.replace(request.action, shown)
-        return (
-            f"User: {request.principal} is not authorized to perform: {action} "
-            f"on resource: {request.resource} because {reason}"
-        )
+            shown = "SNS:" + request.action.split(":", 1)[1]
+            decision = dataclasses.replace(decision, reason=decision.reason.replace(request.action, shown))
+            request = dataclasses.replace(request, action=shown)
+        return access_denied_message(request, decision, quote_resource=False)

@@ -252,9 +252,10 @@ class LocalCloud:
     def check_iam(self, state_machine_arn: str) -> list[iam_check.Finding]:
         """What the state machine's definition needs that its role's policies do not allow."""
         description = self.client("stepfunctions").describe_state_machine(stateMachineArn=state_machine_arn)
-        role_name = description["roleArn"].rsplit("/", 1)[-1]
+        role_arn = description["roleArn"]
         account = iam_check.Account(self.region, self.account_id, self.partition)
-        return iam_check.check_definition(description["definition"], self.role_policies(role_name), account)
+        policies = self.role_policies(role_arn.rsplit("/", 1)[-1])
+        return iam_check.check_definition(description["definition"], policies, account, role_arn=role_arn)
 
     def assert_iam(self, state_machine_arn: str) -> None:
         """Raise IamCheckError naming each missing action and state (checked once per machine)."""

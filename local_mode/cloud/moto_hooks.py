@@ -28,10 +28,16 @@ Patched (module paths under moto.stepfunctions.parser.asl):
   Wait states (moto sleeps for real; its wait loop never ends on a fractional wait, so the cap
   waits itself).
 - component.common.retry.retrier_decl: its `time` global, optional cap on Retry intervals.
+- moto.stepfunctions.responses: `StepFunctionResponse.send_task_failure`, which drops the request's
+  `cause`; AWS gives it to the waiting Task's failure (its Catch reads it, e.g. manual approval's
+  rejection: https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskFailure.html).
 - utils.boto_client, and each module that imported it: `boto_client_for`, one cached client per
   service (moto builds a client per task: slow, and racy across threads).
 - component.state.exec.state_task.service.state_task_service_aws_sdk: `_SERVICE_ERROR_NAMES`, so
   aws-sdk error names get AWS's prefixes (`SageMaker.`, not `sagemaker.`).
+- component.state.exec.state_task.service.state_task_service:
+  `StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES`, so `aws-sdk:applicationautoscaling:*`
+  reaches moto's `application-autoscaling` backend.
 
 Read-only uses: `FailureEvent`/`FailureEventException`, `ErrorName`/`StatesErrorName`,
 `EventDetails`, `HistoryEventType`, `TaskFailedEventDetails`, `LambdaFunctionFailedEventDetails`,
@@ -58,6 +64,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Final, cast
 
+from moto.core.responses import EmptyResult
 from moto.stepfunctions.parser.api import (
     HistoryEventType,
     LambdaFunctionFailedEventDetails,
@@ -84,6 +91,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.parse import asl_parser  # noqa: F401  (loads every integration module)
 from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
+from moto.stepfunctions.responses import StepFunctionResponse
 
 from pipeline_constructs import aws_error_names
 
@@ -739,6 +747,16 @@ def _wait_eval_body(self: WaitFunction, env: Any) -> None:
         hooks._record_wait(WaitRecord(state_name, data["Execution"]["Id"], float(seconds), waited))
 
 
+def _send_task_failure(self: StepFunctionResponse) -> Any:
+    """SendTaskFailure with its `cause` (moto's response handler passes only `error`)."""
+    # The interpreter's backend (execute_state_machine): its send_task_failure takes the cause.
+    backend: Any = self.stepfunction_backend
+    backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return EmptyResult()
+
+
 class _CappedClock:
     """Stands in for the `time` module inside moto's retrier to cap Retry intervals."""
 
@@ -812,6 +830,7 @@ class _Patches:
         self._set(StateTaskLambda, "_eval_execution", _lambda_eval_execution)
         self._set(lambda_eval_utils, "_invoke_lambda_function", _invoke_lambda_function)
         self._set(WaitFunction, "_eval_body", _wait_eval_body)
+        self._set(StepFunctionResponse, "send_task_failure", _send_task_failure)
         for task_class in {c for c in _subclasses(StateTask) if "_from_error" in vars(c)}:
             self._set(task_class, "_from_error", _passing_failure_events(vars(task_class)["_from_error"]))
         self._set(retrier_decl, "time", _CappedClock())
@@ -824,6 +843,11 @@ class _Patches:
         ]:
             if getattr(module, "boto_client_for", None) is _ORIGINAL_BOTO_CLIENT_FOR:
                 self._set(module, "boto_client_for", _cached_boto_client_for)
+        # aws-sdk resources whose boto3 name differs (`applicationautoscaling`): moto would build
+        # a client for a service botocore does not know.
+        boto_names = dict(StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES)
+        boto_names.update({s: aws_error_names.botocore_service(s) for s in _SDK_BOTO_RENAMED})
+        self._set(StateTaskService, "_SERVICE_NAME_SFN_TO_BOTO_OVERRIDES", boto_names)
         names = dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES)
         names.update({s: aws_error_names.sdk_service_prefix(s) for s in _SDK_SERVICES if s not in names})
         self._set(state_task_service_aws_sdk, "_SERVICE_ERROR_NAMES", names)
@@ -864,7 +888,9 @@ _SDK_SERVICES: Final = (
     "iam",
     "cloudwatch",
     "kms",
+    "applicationautoscaling",
 )
+_SDK_BOTO_RENAMED: Final = ("applicationautoscaling",)
 
 _QUIET_LOGGERS: Final = {
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_unsupported": (

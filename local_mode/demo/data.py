@@ -14,11 +14,17 @@ scores well on both: the demo's "new data arrived, retrain" story.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pipeline_cli.backend import Backend
+
 Variant = Literal["clean", "shifted"]
+VARIANTS: tuple[Variant, ...] = get_args(Variant)
 SIZE = 28
 _UPSAMPLE = 3
 
@@ -77,3 +83,38 @@ def _shift(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         shifted[i] = ndimage.grey_dilation(rotated, size=(2, 2))
     noise = rng.normal(0.0, 0.1, size=images.shape).astype(np.float32)
     return np.clip(shifted + noise, 0.0, 1.0)
+
+
+def seed_demo_data(backend: Backend, scratch: Path, console: Console) -> dict[str, str]:
+    """The clean digits where a run with every default finds them, as `mlpipeline data upload` puts them.
+
+    Raw under the raw prefix the stack defaults to (retraining reads it), prepared by preprocess.py
+    under the default prepared prefix (a plain `start` trains on it) and labelled under the default
+    evaluation prefix (a plain `start -w evaluation` scores on it). Returns kind → S3 prefix.
+    """
+    from pipeline_cli.data_upload import (
+        DataKind,
+        check_prepared,
+        check_raw,
+        convert_labelled,
+        destination,
+        training_module,
+        upload,
+    )
+
+    raw = write_digits_raw(scratch / "raw").parent
+    preprocess = training_module("preprocess")
+    prepared = scratch / "prepared"
+    preprocess.prepare(preprocess.parse_args(["--input", str(raw), "--output-dir", str(prepared)]))
+    checked = {
+        DataKind.raw: check_raw(raw),
+        DataKind.prepared: check_prepared(prepared),
+        DataKind.labelled: convert_labelled(raw, scratch / "labelled"),
+    }
+    seeded: dict[str, str] = {}
+    for kind, data in checked.items():
+        uri = destination(backend, kind, None)
+        upload(backend, uri, data.files, console)
+        console.print(f"seeded {kind} digits ({data.summary}) at {uri}", soft_wrap=True, highlight=False)
+        seeded[kind.value] = uri
+    return seeded

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contract import PREPROCESSING_ENTRY_POINT, TRANSFORM_CHANNEL
+from lambdas.artifact_layout import CAPTURE_PREFIX
 from lambdas.model_registry import deployed_names, read_models
 from local_mode.demo.data import Variant, digits_images, write_digits_raw
 from local_mode.session import LocalSession, open_session, write_session_file
@@ -67,6 +68,7 @@ class Demo:
         self.s3 = session.cloud.client("s3")
         self.data_bucket = str(self.outputs["DataBucketName"])
         self.scratch = Path(tempfile.mkdtemp(prefix="demo-", dir=session.workdir))
+        self.invocations = 0  # endpoint requests sent: what data capture should record
 
     # -- phases ----------------------------------------------------------------------------------
 
@@ -160,8 +162,29 @@ class Demo:
         response = runtime.invoke_endpoint(
             EndpointName=str(self.outputs["EndpointName"]), ContentType="application/json", Body=body
         )
+        self.invocations += 1
         predictions = json.loads(response["Body"].read())["predictions"]
         return [int(np.argmax(row)) for row in predictions]
+
+    def captured_requests(self, timeout: float = 5.0) -> int:
+        """Records the endpoint's data capture wrote under capture/<endpoint>/ (JSON Lines).
+
+        Capture is written after each answer, as SageMaker's is: wait (bounded) for every request.
+        """
+        deadline = time.monotonic() + timeout
+        while (records := self._capture_records()) < self.invocations and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return records
+
+    def _capture_records(self) -> int:
+        bucket = str(self.outputs["ArtifactsBucketName"])
+        prefix = f"{CAPTURE_PREFIX}{self.outputs['EndpointName']}/"
+        records = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                body = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                records += sum(1 for line in body.splitlines() if line.strip())
+        return records
 
     # -- registry --------------------------------------------------------------------------------
 
@@ -211,7 +234,7 @@ def tell_story(demo: Demo) -> None:
         demo.check(
             "first training run deployed a model",
             first["status"] == "SUCCEEDED",
-            f"{first['error']}: {first['cause']}",
+            first["status"] if first["status"] == "SUCCEEDED" else f"{first['error']}: {first['cause']}",
         )
         champion = demo.deployed()
         demo.check("exactly one model is DEPLOYED", len(champion) == 1, ", ".join(champion))
@@ -223,6 +246,13 @@ def tell_story(demo: Demo) -> None:
         )
         demo.check("first model reads clean digits", clean >= 0.9, f"{clean:.3f} on {SAMPLE_SIZE} images")
         demo.console.print(f"shifted digits, first model: {before:.3f}")
+        captured = demo.captured_requests()
+        demo.summary.endpoint["captured_requests"] = captured
+        demo.check(
+            "data capture recorded the requests",
+            captured > 0,
+            f"{captured} of {demo.invocations} requests captured under s3://{demo.outputs['ArtifactsBucketName']}/{CAPTURE_PREFIX}",
+        )
     with demo.phase("Shifted digits arrive"):
         demo.upload_raw("shifted", "batch-2")
         demo.prepare_labelled("shifted", seed=2)

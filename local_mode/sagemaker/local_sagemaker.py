@@ -20,124 +20,37 @@ See docs/local-mode.md for what is emulated how, and what is not.
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 import sys
 import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from boto3.exceptions import S3UploadFailedError
-from botocore.exceptions import ClientError
-
+from local_mode.sagemaker.api import Request, operation_methods
+from local_mode.sagemaker.api import api_operation as _api
+from local_mode.sagemaker.hosting import EndpointState, HostingApi, model_data_url
 from local_mode.sagemaker.job_runner import JobRunner, SubprocessRunner
 from local_mode.sagemaker.jobs.batch_transform import TransformJob
 from local_mode.sagemaker.jobs.job_services import JobServices, LogCallback
 from local_mode.sagemaker.jobs.local_tuning import run_tuning_job, validate_tuning_request
-from local_mode.sagemaker.jobs.s3_io import S3TransferError, S3Uri
 from local_mode.sagemaker.jobs.training_job import SpotInterruption
-from local_mode.sagemaker.serving.endpoint_server import EndpointServer, ServedModel
-from local_mode.sagemaker.serving.tfs_emulation import TfsContainer
+from local_mode.sagemaker.serving.endpoint_server import EndpointServer
 from local_mode.sagemaker.shapes import (
     Arns,
     SageMakerApiError,
-    drop_none,
     echo_request,
     failure_reason,
     utcnow,
-    validate_request,
 )
+from local_mode.sagemaker.tagging import TaggingApi
 
 __all__ = ["JobRunner", "LocalSageMaker", "SageMakerApiError", "SubprocessRunner"]
 
-Request = dict[str, Any]
-_Method = Callable[[Any, Request], dict[str, Any]]
-_Operation = Callable[..., dict[str, Any]]  # called with the request, or none (List*)
 
-# SageMaker's messages when the execution role may not read the model data.
-CREATE_MODEL_ACCESS_DENIED = (
-    'Could not access model data at {url}. Please ensure that the role "{role}" exists and that its '
-    'trust relationship policy allows the action "sts:AssumeRole" for the service principal '
-    '"sagemaker.amazonaws.com". Also ensure that the role has "s3:GetObject" permissions and that '
-    "the object is located in {region}."
-)
-MODEL_DOWNLOAD_FAILURE = (
-    'Failed to download model data for container "container_1" from URL: "{url}". Please ensure that '
-    "there is an object located at the URL and that the role passed to CreateModel has permissions to "
-    "download the object."
-)
-HEALTH_CHECK_FAILURE = (
-    "The primary container for production variant {variant} did not pass the ping health check. "
-    "Please check CloudWatch logs for this endpoint."
-)
-
-
-def _api(operation: str, *rules: Callable[[Request], None]) -> Callable[[_Method], _Operation]:
-    """An API operation: the one place its request is validated (botocore's model, then ``rules``).
-
-    Requests that change something (not Describe*/List*) and succeed are kept in ``requests``.
-    """
-
-    def decorate(method: _Method) -> _Operation:
-        @functools.wraps(method)
-        def call(self: LocalSageMaker, request: Request | None = None) -> dict[str, Any]:
-            request = {} if request is None else request
-            validate_request(operation, request)
-            for rule in rules:
-                rule(request)
-            response = method(self, request)
-            if not operation.startswith(("Describe", "List")):
-                with self._lock:
-                    self.requests.append((operation, json.loads(json.dumps(request, default=str))))
-            return response
-
-        call.api_operation = operation  # type: ignore[attr-defined]
-        return call
-
-    return decorate
-
-
-@dataclass
-class _Endpoint:
-    name: str
-    arn: str
-    config_name: str
-    status: str
-    created: Any
-    modified: Any
-    failure_reason: str | None = None
-    pending_config: str | None = None
-    pending_since: Any = None
-    pending: Future[None] | None = None
-    transitional_describes_left: int = 0
-    variants: list[dict[str, Any]] = field(default_factory=list)
-    deleted: bool = False
-
-    def describe(self) -> dict[str, Any]:
-        pending = None
-        if self.pending_config is not None:
-            pending = {"EndpointConfigName": self.pending_config, "StartTime": self.pending_since}
-        return drop_none(
-            {
-                "EndpointName": self.name,
-                "EndpointArn": self.arn,
-                "EndpointConfigName": self.config_name,
-                "ProductionVariants": self.variants or None,
-                "EndpointStatus": self.status,
-                "FailureReason": self.failure_reason,
-                "CreationTime": self.created,
-                "LastModifiedTime": self.modified,
-                "PendingDeploymentSummary": pending,
-            }
-        )
-
-
-class LocalSageMaker:
+class LocalSageMaker(HostingApi, TaggingApi):
     """SageMaker on this machine. Use as a context manager (or call ``close()``) to stop the endpoint server.
 
     ``on_log(job_name, line)`` receives every log line of every job as it is printed.
@@ -168,8 +81,17 @@ class LocalSageMaker:
         deployment_timeout_s: float = 600.0,
         access: Any = None,
         runner: JobRunner | None = None,
+        autoscaling: Any = None,
+        cloudwatch: Any = None,
     ) -> None:
         self.s3 = s3_client
+        # An application-autoscaling client (moto's in local mode): UpdateEndpoint asks it which
+        # variants are scalable targets. None: no variant is.
+        self.autoscaling = autoscaling
+        # A cloudwatch client (moto's in local mode): a blue/green update reads its rollback
+        # alarms' states from it. None: no alarm ever fires.
+        self.cloudwatch = cloudwatch
+        self.rollout_observers = []
         self.access = access
         self.runner: JobRunner = runner if runner is not None else SubprocessRunner()
         self.workdir = Path(workdir)
@@ -189,8 +111,9 @@ class LocalSageMaker:
         self._transform_jobs: dict[str, dict[str, Any]] = {}
         self._model_records: dict[str, dict[str, Any]] = {}
         self._endpoint_configs: dict[str, dict[str, Any]] = {}
-        self._endpoints: dict[str, _Endpoint] = {}
+        self._endpoints: dict[str, EndpointState] = {}
         self._endpoint_faults: dict[str, str] = {}
+        self._tags: dict[str, dict[str, str]] = {}
         self._spot_interruptions: dict[str, SpotInterruption] = {}
 
     def reset(self) -> None:
@@ -210,6 +133,7 @@ class LocalSageMaker:
                 self._transform_jobs,
                 self._model_records,
                 self._endpoint_configs,
+                self._tags,
             ):
                 records.clear()
 
@@ -269,11 +193,12 @@ class LocalSageMaker:
     def clear_faults(self) -> None:
         with self._lock:
             self._endpoint_faults.clear()
+            self.rollout_observers.clear()
             self._spot_interruptions.clear()
 
     # -- training ----------------------------------------------------------------------------------
 
-    @_api("CreateTrainingJob", lambda request: _validate_spot(request))
+    @_api("CreateTrainingJob", lambda request: _validate_spot(request), lambda r: _validate_input_modes(r))
     def create_training_job(self, request: Request) -> dict[str, Any]:
         """Run the job to its end; returns DescribeTrainingJob's response (``.sync``)."""
         return self._run_training(request, tuning_job_arn=None)
@@ -358,7 +283,7 @@ class LocalSageMaker:
         name = request["TransformJobName"]
         arn = self.arns("transform-job", name)
         self._claim(self._transform_jobs, name, _in_progress(request, "TransformJob", arn))
-        url = _model_data_url(model)
+        url = model_data_url(model)
         role = model.get("ExecutionRoleArn")
         return self._finish(
             self._transform_jobs,
@@ -369,222 +294,6 @@ class LocalSageMaker:
     @_api("DescribeTransformJob")
     def describe_transform_job(self, request: dict[str, Any]) -> dict[str, Any]:
         return self._describe(self._transform_jobs, request["TransformJobName"])
-
-    # -- models and endpoint configs ---------------------------------------------------------------
-
-    @_api("CreateModel")
-    def create_model(self, request: Request) -> dict[str, Any]:
-        name = request["ModelName"]
-        arn = self.arns("model", name)
-        url = _model_data_url(request)
-        if url:  # CreateModel checks that the model data exists, reading it as the model's role
-            uri = S3Uri.parse(url)
-            role = str(request.get("ExecutionRoleArn", ""))
-            try:
-                self.services.s3_for(role).head_object(Bucket=uri.bucket, Key=uri.key)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "AccessDenied":
-                    raise SageMakerApiError(
-                        "ValidationException", f"Could not find model data at {url}."
-                    ) from error
-                message = CREATE_MODEL_ACCESS_DENIED.format(url=url, role=role, region=self.arns.region)
-                detail = error.response["Error"].get("Message", "")
-                raise SageMakerApiError("ValidationException", f"{message} ({detail})") from error
-            except Exception as error:
-                raise SageMakerApiError(
-                    "ValidationException", f"Could not find model data at {url}."
-                ) from error
-        with self._lock:
-            if name in self._model_records:
-                raise SageMakerApiError(
-                    "ValidationException", f'Cannot create already existing model "{arn}".'
-                )
-            self._model_records[name] = {
-                **echo_request("DescribeModel", request),
-                "ModelArn": arn,
-                "CreationTime": utcnow(),
-            }
-        return {"ModelArn": arn}
-
-    @_api("DescribeModel")
-    def describe_model(self, request: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._model(request["ModelName"]))
-
-    @_api("DeleteModel")
-    def delete_model(self, request: dict[str, Any]) -> dict[str, Any]:
-        self._model(request["ModelName"])
-        with self._lock:
-            del self._model_records[request["ModelName"]]
-        return {}
-
-    def _model(self, name: str) -> dict[str, Any]:
-        with self._lock:
-            record = self._model_records.get(name)
-        if record is None:
-            raise SageMakerApiError(
-                "ValidationException", f'Could not find model "{self.arns("model", name)}".'
-            )
-        return record
-
-    @_api("CreateEndpointConfig")
-    def create_endpoint_config(self, request: Request) -> dict[str, Any]:
-        name = request["EndpointConfigName"]
-        arn = self.arns("endpoint-config", name)
-        for variant in request["ProductionVariants"]:
-            self._model(variant["ModelName"])
-        with self._lock:
-            if name in self._endpoint_configs:
-                message = f'Cannot create already existing endpoint configuration "{arn}".'
-                raise SageMakerApiError("ValidationException", message)
-            self._endpoint_configs[name] = {
-                **echo_request("DescribeEndpointConfig", request),
-                "EndpointConfigArn": arn,
-                "CreationTime": utcnow(),
-            }
-        return {"EndpointConfigArn": arn}
-
-    @_api("DescribeEndpointConfig")
-    def describe_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._endpoint_config(request["EndpointConfigName"]))
-
-    @_api("DeleteEndpointConfig")
-    def delete_endpoint_config(self, request: dict[str, Any]) -> dict[str, Any]:
-        self._endpoint_config(request["EndpointConfigName"])
-        with self._lock:
-            del self._endpoint_configs[request["EndpointConfigName"]]
-        return {}
-
-    def _endpoint_config(self, name: str) -> dict[str, Any]:
-        with self._lock:
-            record = self._endpoint_configs.get(name)
-        if record is None:
-            arn = self.arns("endpoint-config", name)
-            raise SageMakerApiError("ValidationException", f'Could not find endpoint configuration "{arn}".')
-        return record
-
-    # -- endpoints ---------------------------------------------------------------------------------
-
-    @_api("CreateEndpoint")
-    def create_endpoint(self, request: Request) -> dict[str, Any]:
-        name, config_name = request["EndpointName"], request["EndpointConfigName"]
-        arn = self.arns("endpoint", name)
-        self._endpoint_config(config_name)
-        now = utcnow()
-        with self._lock:
-            if name in self._endpoints:
-                raise SageMakerApiError(
-                    "ValidationException", f'Cannot create already existing endpoint "{arn}".'
-                )
-            endpoint = _Endpoint(name, arn, config_name, "Creating", now, now)
-            endpoint.transitional_describes_left = self.endpoint_transitional_describes
-            self._endpoints[name] = endpoint
-            endpoint.pending = self._deployer.submit(self._deploy, endpoint, config_name)
-        return {"EndpointArn": arn}
-
-    @_api("UpdateEndpoint")
-    def update_endpoint(self, request: Request) -> dict[str, Any]:
-        name, config_name = request["EndpointName"], request["EndpointConfigName"]
-        endpoint = self._endpoint(name)
-        self._endpoint_config(config_name)
-        with self._lock:
-            if endpoint.status != "InService":
-                state = "failed" if endpoint.status == "Failed" else "in-progress"
-                raise SageMakerApiError(
-                    "ValidationException", f'Cannot update {state} endpoint "{endpoint.arn}".'
-                )
-            endpoint.status = "Updating"
-            endpoint.pending_config, endpoint.pending_since = config_name, utcnow()
-            endpoint.modified = endpoint.pending_since
-            endpoint.transitional_describes_left = self.endpoint_transitional_describes
-            endpoint.pending = self._deployer.submit(self._deploy, endpoint, config_name)
-        return {"EndpointArn": endpoint.arn}
-
-    @_api("DescribeEndpoint")
-    def describe_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
-        endpoint = self._endpoint(request["EndpointName"])
-        with self._lock:
-            if endpoint.status in ("Creating", "Updating") and endpoint.transitional_describes_left > 0:
-                endpoint.transitional_describes_left -= 1
-                return endpoint.describe()
-            pending = endpoint.pending
-        if pending is not None:
-            pending.result(timeout=self._deployment_timeout)
-        with self._lock:
-            return endpoint.describe()
-
-    @_api("DeleteEndpoint")
-    def delete_endpoint(self, request: dict[str, Any]) -> dict[str, Any]:
-        endpoint = self._endpoint(request["EndpointName"])
-        with self._lock:
-            endpoint.deleted = True
-            del self._endpoints[endpoint.name]
-            self.server.withdraw(endpoint.name)
-        return {}
-
-    @_api("ListEndpoints")
-    def list_endpoints(self, request: Request) -> dict[str, Any]:
-        with self._lock:
-            endpoints = [e.describe() for e in self._endpoints.values()]
-        if "NameContains" in request:
-            endpoints = [e for e in endpoints if request["NameContains"] in e["EndpointName"]]
-        if "StatusEquals" in request:
-            endpoints = [e for e in endpoints if e["EndpointStatus"] == request["StatusEquals"]]
-        sort_key = {"Name": "EndpointName", "Status": "EndpointStatus"}.get(
-            request.get("SortBy", ""), "CreationTime"
-        )
-        endpoints.sort(
-            key=lambda e: e[sort_key], reverse=request.get("SortOrder", "Descending") == "Descending"
-        )
-        summary_keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
-        limit = int(request.get("MaxResults", 100))
-        return {"Endpoints": [{k: e[k] for k in summary_keys} for e in endpoints[:limit]]}
-
-    def _endpoint(self, name: str) -> _Endpoint:
-        with self._lock:
-            endpoint = self._endpoints.get(name)
-        if endpoint is None:
-            raise SageMakerApiError(
-                "ValidationException", f'Could not find endpoint "{self.arns("endpoint", name)}".'
-            )
-        return endpoint
-
-    def _deploy(self, endpoint: _Endpoint, config_name: str) -> None:
-        """Load the config's model, then switch the endpoint to it (or record why it failed)."""
-        creating = endpoint.status == "Creating"
-        config = self._endpoint_config(config_name)
-        variant = config["ProductionVariants"][0]  # one variant is served; traffic splitting is not emulated
-        url = ""
-        try:
-            with self._lock:
-                fault = self._endpoint_faults.get(endpoint.name) or self._endpoint_faults.get(config_name)
-            if fault is not None:
-                raise RuntimeError(fault)
-            model = self._model(variant["ModelName"])
-            url = _model_data_url(model)
-            container = TfsContainer(
-                self.runner.load_model(self.services, url, model.get("ExecutionRoleArn"))
-            )
-        except Exception as error:
-            if isinstance(error, S3TransferError | ClientError | S3UploadFailedError):
-                reason = failure_reason(f"{MODEL_DOWNLOAD_FAILURE.format(url=url)} ({error})")
-            else:
-                reason = failure_reason(
-                    f"{HEALTH_CHECK_FAILURE.format(variant=variant['VariantName'])} ({error})"
-                )
-            with self._lock:
-                endpoint.failure_reason = reason
-                endpoint.status = "Failed" if creating else "InService"  # a failed update rolls back
-                endpoint.pending_config = endpoint.pending_since = None
-                endpoint.modified = utcnow()
-            return
-        with self._lock:
-            if endpoint.deleted:
-                return
-            self.server.serve(endpoint.name, ServedModel(container, variant["VariantName"]))
-            endpoint.status, endpoint.config_name, endpoint.failure_reason = "InService", config_name, None
-            endpoint.pending_config = endpoint.pending_since = None
-            endpoint.modified = utcnow()
-            endpoint.variants = [_variant_summary(v) for v in config["ProductionVariants"]]
 
     # -- bookkeeping -------------------------------------------------------------------------------
 
@@ -638,9 +347,7 @@ class LocalSageMaker:
         return dict(described)
 
 
-_OPERATIONS = frozenset(
-    name for name, method in vars(LocalSageMaker).items() if hasattr(method, "api_operation")
-)
+_OPERATIONS = operation_methods(LocalSageMaker)
 
 
 def _in_progress(request: dict[str, Any], kind: str, arn: str, **extra: Any) -> dict[str, Any]:
@@ -655,7 +362,7 @@ def _in_progress(request: dict[str, Any], kind: str, arn: str, **extra: Any) -> 
 
 
 def _validate_spot(request: dict[str, Any]) -> None:
-    """CreateTrainingJob's spot rules: MaxWaitTimeInSeconds only with spot, and >= MaxRuntimeInSeconds."""
+    """CreateTrainingJob's spot rules: MaxWaitTimeInSeconds only with spot (>= MaxRuntime), no warm pool."""
     stopping = request.get("StoppingCondition", {})
     wait, runtime = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds", 86400)
     if not request.get("EnableManagedSpotTraining"):
@@ -665,6 +372,13 @@ def _validate_spot(request: dict[str, Any]) -> None:
                 "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is true",
             )
         return
+    if request.get("ResourceConfig", {}).get("KeepAlivePeriodInSeconds", 0) > 0:
+        # SageMaker developer guide, warm pools: "not supported with managed spot training".
+        raise SageMakerApiError(
+            "ValidationException",
+            "Warm pools are not supported with managed spot training: KeepAlivePeriodInSeconds "
+            "must be 0 when EnableManagedSpotTraining is true",
+        )
     if wait is None or wait < runtime:
         raise SageMakerApiError(
             "ValidationException",
@@ -673,17 +387,17 @@ def _validate_spot(request: dict[str, Any]) -> None:
         )
 
 
-def _model_data_url(model: dict[str, Any]) -> str:
-    container: dict[str, Any] = model.get("PrimaryContainer") or next(iter(model.get("Containers", [])), {})
-    return str(container.get("ModelDataUrl", ""))
+def _validate_input_modes(request: dict[str, Any]) -> None:
+    """FastFile takes S3 prefixes and manifests, not augmented manifests (API reference, TrainingInputMode).
 
-
-def _variant_summary(variant: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "VariantName": variant["VariantName"],
-        "DeployedImages": [],
-        "CurrentWeight": float(variant.get("InitialVariantWeight", 1.0)),
-        "DesiredWeight": float(variant.get("InitialVariantWeight", 1.0)),
-        "CurrentInstanceCount": int(variant.get("InitialInstanceCount", 1)),
-        "DesiredInstanceCount": int(variant.get("InitialInstanceCount", 1)),
-    }
+    Local mode then treats FastFile like File: the job reads files under /opt/ml/input/data/<channel>.
+    """
+    default = request["AlgorithmSpecification"].get("TrainingInputMode")
+    for channel in request.get("InputDataConfig", []):
+        data_type = channel["DataSource"].get("S3DataSource", {}).get("S3DataType")
+        if channel.get("InputMode", default) == "FastFile" and data_type == "AugmentedManifestFile":
+            raise SageMakerApiError(
+                "ValidationException",
+                f"Channel {channel['ChannelName']}: FastFile input mode does not support "
+                "augmented manifest files.",
+            )

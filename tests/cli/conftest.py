@@ -110,9 +110,10 @@ class LocalStack:
         return self.cloud.outputs
 
     def train(self, execution_input: Mapping[str, Any] | None = None, *, name: str) -> ExecutionResult:
-        return self.cloud.run(
-            self.outputs["TrainingWorkflowArn"], dict(execution_input or {}), name=name, timeout=60
-        )
+        """A run that trains a new model: the step cache is off (these tests are about the CLI, and an
+        identical earlier run's training would be reused)."""
+        settings = {"cache": {"enabled": False}, **(execution_input or {})}
+        return self.cloud.run(self.outputs["TrainingWorkflowArn"], settings, name=name, timeout=60)
 
     def registry(self) -> dict[str, dict[str, Any]]:
         from pipeline_cli.registry import from_item
@@ -143,6 +144,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             region=cloud.region,
             account_id=cloud.account_id,
             access=RoleAccess(cloud.client, region=cloud.region, account_id=cloud.account_id),
+            autoscaling=cloud.client("application-autoscaling"),
         )
         return built["sagemaker"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,13 +14,18 @@ from pipeline_cli._paths import REPO_ROOT
 from pipeline_cli.cli import cost_report_table
 from pipeline_cli.costs import (
     CostLine,
+    EndpointEstimate,
+    Traffic,
+    configured_endpoint,
+    endpoint_line,
     price_table,
     processing_line,
     training_line,
     transform_line,
     tuning_lines,
 )
-from tests.cli.conftest import Stubs
+from pipeline_cli.history import Visit
+from tests.cli.conftest import Invoke, Stubs
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=2)
@@ -163,3 +169,69 @@ def test_the_price_table_is_a_dated_snapshot_of_the_types_this_project_uses() ->
     assert table["region"] == "us-east-1" and datetime.fromisoformat(table["snapshot_date"])
     assert used <= set(table["per_hour"])
     assert all(0 < price < 100 for price in table["per_hour"].values())
+
+
+# --- serverless: per request, and a month of it against instances -------------------------------
+
+
+def _estimate(requests: int, duration_ms: float = 100.0, payload_kb: float = 1.0) -> EndpointEstimate:
+    return EndpointEstimate("ml.m5.large", 2, 2048, Traffic(requests, duration_ms, payload_kb))
+
+
+def test_serverless_bills_duration_times_memory_plus_payload_and_instances_bill_every_hour() -> None:
+    table = price_table()
+    estimate = _estimate(300_000, duration_ms=250, payload_kb=4)
+
+    gb_seconds = 300_000 * 0.25 * 2
+    payload_gb = 300_000 * 4 / 1024 / 1024
+    assert estimate.serverless_compute_monthly == pytest.approx(
+        gb_seconds * table["serverless"]["per_gb_second"]
+    )
+    assert estimate.serverless_data_monthly == pytest.approx(
+        payload_gb * table["serverless"]["data_processing_per_gb"]
+    )
+    assert estimate.instances_monthly == pytest.approx(
+        table["per_hour"]["ml.m5.large"] * 2 * table["hours_per_month"]
+    )
+    idle = _estimate(0)
+    assert idle.serverless_monthly == 0 and idle.instances_monthly == estimate.instances_monthly
+    assert _estimate(200_000).serverless_monthly == pytest.approx(2 * _estimate(100_000).serverless_monthly)
+
+
+def test_a_serverless_endpoint_costs_nothing_per_hour_in_an_executions_report() -> None:
+    class SageMaker:
+        def describe_endpoint(self, EndpointName: str) -> dict[str, Any]:
+            return {"EndpointConfigName": "cfg", "ProductionVariants": [{"VariantName": "AllTraffic"}]}
+
+        def describe_endpoint_config(self, EndpointConfigName: str) -> dict[str, Any]:
+            serverless = {"MemorySizeInMB": 3072, "MaxConcurrency": 5}
+            return {"ProductionVariants": [{"VariantName": "AllTraffic", "ServerlessConfig": serverless}]}
+
+    visit = Visit(
+        "CreateEndpoint",
+        "Task",
+        entered=T0,
+        resource="sagemaker:createEndpoint",
+        parameters={"EndpointName": "digits", "EndpointConfigName": "cfg"},
+    )
+    line = endpoint_line(SageMaker(), visit, NOW)
+
+    assert line.instance_type == "serverless 3072 MB"
+    assert line.price_per_hour == 0 and line.billed == 0
+    assert "billed per request" in line.note
+
+
+def test_the_readmes_endpoint_prices_are_what_the_command_prints(invoke: Invoke) -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    [arguments] = re.findall(r"`mlpipeline costs (--endpoint-estimate [^`]+)`", readme)
+    section = readme[readme.index(arguments) :]
+    stated = dict(re.findall(r"^\| (.+?) \| (\d+\.\d\d) \|$", section[: section.index("\n\n", 200)], re.M))
+
+    result = invoke("costs", *arguments.split(), env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    printed = dict(re.findall(r"│ (\S.*?\S) +│.*│ +(\d+\.\d\d) │", result.output))
+    assert len(stated) == 2 and stated == printed
+    endpoint = configured_endpoint()
+    assert f"x {endpoint.instance_type}" in next(iter(stated))
+    assert f"serverless {endpoint.serverless.memory_size_mb} MB" in stated

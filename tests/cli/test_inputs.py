@@ -57,6 +57,7 @@ DEFAULTS = {
         "max_attempts": 3,
         "retrain_epoch_increment": 5,
     },
+    "cache": {"enabled": True, "max_age_days": 30},
 }
 
 
@@ -68,7 +69,7 @@ def _template() -> dict[str, Any]:
             "Validate": {
                 "Type": "AWS::Lambda::Function",
                 "Properties": {
-                    "Handler": "execution_input.handler",
+                    "Handler": "lambdas.execution_input.handler",
                     "Environment": {
                         "Variables": {
                             "TRAINING_DEFAULTS": {"Fn::Join": ["", [before, {"Ref": "DataBucket"}, after]]}

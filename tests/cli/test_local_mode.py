@@ -144,8 +144,8 @@ def test_graph_of_the_sessions_template_and_its_mistakes(local_invoke: Invoke, t
     assert out.read_text().startswith("flowchart TD\n") and "FindDeployedModel" in out.read_text()
     assert "classDef" not in out.read_text()
 
-    svg = local_invoke("graph", "--format", "svg")
-    assert svg.exit_code == 2 and "mermaid is the supported format" in svg.stderr
+    png = local_invoke("graph", "--format", "png")
+    assert png.exit_code == 2 and "name the file with --output" in png.stderr
 
 
 def test_graph_refuses_an_execution_of_the_other_workflow(

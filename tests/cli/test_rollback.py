@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from typing import Any
 
 import pytest
 
+from pipeline_cli.definitions import definition_by_workflow
 from pipeline_cli.errors import CliError
 from pipeline_cli.rollback import (
     RollbackPlan,
+    autoscaling_parameters,
     commit,
     deploy_parameters,
     fill,
@@ -19,7 +23,7 @@ from pipeline_cli.rollback import (
     refuse,
     wait_in_service,
 )
-from tests.cli.conftest import OUTPUTS, Stubs
+from tests.cli.conftest import OUTPUTS, Invoke, LocalStack, Stubs
 
 NOW = "2026-11-22T12:00:00.000Z"
 PLAN = RollbackPlan(
@@ -99,7 +103,8 @@ def test_a_cancelled_transaction_says_what_state_things_are_in(stubs: Stubs) -> 
     [
         (
             {"model_name": "r", "status": "REJECTED", "rejection": "accuracy 0.9 below the gate"},
-            "r is REJECTED: it failed the quality gate (accuracy 0.9 below the gate); "
+            "r is REJECTED: it failed the quality gate or a person rejected it "
+            "(accuracy 0.9 below the gate); "
             "only RETIRED or EVALUATED models can be deployed.",
         ),
         (
@@ -241,3 +246,53 @@ def test_waiting_fails_on_failure_rollback_and_timeout(
 
     with pytest.raises(CliError, match=re.escape(message)):
         wait_in_service(stubs.clients["sagemaker"], "e", "new", timeout=0, poll=0)
+
+
+# --- autoscaling, on the local stack -----------------------------------------------------------
+
+
+def test_rollback_keeps_the_scaled_capacity_and_the_autoscaling_registration(
+    local_invoke: Invoke, local_stack: LocalStack
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    first = local_stack.train(name=f"scaled-first-{suffix}")
+    # Another model (the same one again would already be the champion).
+    second = local_stack.train({"hyperparameters": {"epochs": 3}}, name=f"scaled-second-{suffix}")
+    assert (first.status, second.status) == ("SUCCEEDED", "SUCCEEDED"), (first.cause, second.cause)
+    sagemaker = local_stack.sagemaker
+    sagemaker.update_endpoint_weights_and_capacities(  # what autoscaling does under load
+        {
+            "EndpointName": "tf2-digits",
+            "DesiredWeightsAndCapacities": [{"VariantName": "AllTraffic", "DesiredInstanceCount": 3}],
+        }
+    )
+    autoscaling = local_stack.cloud.client("application-autoscaling")
+    resource = "endpoint/tf2-digits/variant/AllTraffic"
+    autoscaling.deregister_scalable_target(  # lost, say, by a manual change: rollback registers it again
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+    )
+
+    result = local_invoke("rollback", "--yes")
+
+    assert result.exit_code == 0, result.output
+    update = next(
+        request for operation, request in reversed(sagemaker.requests) if operation == "UpdateEndpoint"
+    )
+    assert update["RetainAllVariantProperties"] is True
+    [variant] = sagemaker.describe_endpoint({"EndpointName": "tf2-digits"})["ProductionVariants"]
+    assert variant["DesiredInstanceCount"] == 3
+    [target] = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource])[
+        "ScalableTargets"
+    ]
+    template = local_stack.session_file.parent / "cdk.out" / "TfModelLifecycle.template.json"
+    definition = definition_by_workflow(json.loads(template.read_text()), "training")
+    registered = autoscaling_parameters(definition)["registerScalableTarget"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (
+        registered["MinCapacity"],
+        registered["MaxCapacity"],
+    )
+    assert autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)[
+        "ScalingPolicies"
+    ]

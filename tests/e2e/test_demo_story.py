@@ -16,6 +16,7 @@ EXPECTED_CHECKS = {
     "first training run deployed a model",
     "exactly one model is DEPLOYED",
     "first model reads clean digits",
+    "data capture recorded the requests",
     "evaluation found the decay and retrained",
     "the retrained model replaced the champion",
     "shifted digits are now read well",

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import attempt_plan
-import execution_input
-
 import app as cdk_app
+from lambdas import attempt_plan, execution_input
 from pipeline_constructs import training_jobs
 from stacks.model_lifecycle_stack import _evaluation_defaults, _training_defaults
 from stacks.settings import CONTEXT_KEY, load_settings

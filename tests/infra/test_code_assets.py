@@ -70,10 +70,29 @@ def test_synthesized_training_archive_carries_the_contract_package(synthesized: 
 
 
 def test_lambda_asset_carries_the_contract_package(synthesized: dict) -> None:
-    staged = [p for p in Path(synthesized["outdir"]).glob("asset.*") if (p / "execution_input.py").exists()]
+    staged = [p for p in Path(synthesized["outdir"]).glob("asset.*") if (p / "lambdas").is_dir()]
     assert len(staged) == 1
     assert (staged[0] / "contract" / "__init__.py").read_text() == (
         REPO_ROOT / "contract" / "__init__.py"
     ).read_text()
     assert not (staged[0] / "contract.py").exists()
     assert not list(staged[0].rglob("__pycache__"))
+
+
+def test_every_function_handler_is_a_module_of_the_lambda_asset(
+    synthesized: dict, template_json: dict
+) -> None:
+    [staged] = [p for p in Path(synthesized["outdir"]).glob("asset.*") if (p / "lambdas").is_dir()]
+    handlers = {
+        resource["Properties"]["Handler"]
+        for resource in template_json["Resources"].values()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and resource["Properties"].get("Runtime", "").startswith("python")
+    }
+    assert handlers, "no Python functions in the template"
+    for handler in handlers:
+        module, _, function = handler.rpartition(".")
+        assert module.startswith("lambdas."), f"{handler}: handlers live in the lambdas package"
+        source = staged / (module.replace(".", "/") + ".py")
+        assert source.exists(), f"{handler}: {source.relative_to(staged)} is not in the asset"
+        assert f"def {function}(" in source.read_text(), f"{handler}: no {function}() in {source.name}"

@@ -10,13 +10,14 @@ state must catch States.ALL into the failure handlers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.session
 import pytest
 
 from pipeline_cli.definitions import all_states, definition_by_workflow
+from pipeline_constructs import aws_error_names
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class FailureHandling:
     fail: str  # ends the execution with it
     # States whose failure happens before there is a registry item to write it to.
     unrecorded: frozenset[str]
+    # Catches that are outcomes, not failures (a reviewer's rejection, no decision in time): each of
+    # the state's catches other than States.ALL must go through this chain (recorded, notified, ended).
+    outcomes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 HANDLING = {
@@ -39,11 +43,16 @@ HANDLING = {
                 "ValidateInput",
                 "FindChampion",
                 "Preprocess",
+                "FindPreparedDataInCache",  # the step cache around Preprocess
+                "CachePreparedData",
                 "PlanAttempt",
                 "RecordTraining",
                 "RecordFirstModelTraining",
             }
         ),
+        outcomes={
+            "RequestApproval": ("RecordApprovalRejected", "NotifyApprovalRejected", "RejectedAtApproval"),
+        },
     ),
     "evaluation": FailureHandling(
         recorder="RecordEvaluationFailure",
@@ -96,8 +105,10 @@ def failure_path_problems(definition: dict[str, Any], handling: FailureHandling)
         else:
             expected_chain = (handling.recorder, handling.notifier, handling.fail)
         for catch in catches:
+            is_outcome = name in handling.outcomes and catch["ErrorEquals"] != ["States.ALL"]
+            wanted = handling.outcomes[name] if is_outcome else expected_chain
             for chain in _chains(states, catch["Next"]):
-                if chain != expected_chain:
+                if chain != wanted:
                     problems.append(f"{name}: {catch['ErrorEquals']} goes through {chain}")
     return problems
 
@@ -169,7 +180,7 @@ def _response_shape(resource: str) -> Any:
     tail = resource.split(":::", 1)[-1]
     if tail.startswith("aws-sdk:"):
         _, service, action = tail.split(":")[:3]
-        service = {"sfn": "stepfunctions"}.get(service, service)
+        service = aws_error_names.botocore_service(service)  # sfn → stepfunctions, ...
         operation = action[0].upper() + action[1:]
     elif tail in RESPONSE_SHAPES:
         service, operation = RESPONSE_SHAPES[tail]

@@ -9,7 +9,7 @@ import pytest
 
 from lambdas.model_registry import ALLOWED_FROM, DEPLOYABLE, ModelStatus
 from pipeline_cli.definitions import all_states, definition_by_workflow
-from pipeline_cli.rollback import deploy_parameters, fill
+from pipeline_cli.rollback import deploy_parameters, fill, rollback_values
 from pipeline_constructs.deployment_entry import IN_TRAINING_WORKFLOW, DeploymentTarget
 
 
@@ -39,9 +39,14 @@ def test_every_status_write_is_an_allowed_transition(template_json: dict[str, An
                 continue
             status = ModelStatus(values[":status"]["S"])
             assert update["UpdateExpression"].startswith("SET #status = :status, updated_at = :now"), name
+            expected = [value["S"] for key, value in values.items() if re.fullmatch(r":expected\d*", key)]
             if ":expected" in values:
                 assert update["ConditionExpression"] == "#status = :expected", name
-                assert values[":expected"]["S"] in ALLOWED_FROM[status], name
+            elif expected:  # one of several (the promotion: EVALUATED, or APPROVED by a person)
+                names = ", ".join(f":expected{i}" for i in range(len(expected)))
+                assert update["ConditionExpression"] == f"#status IN ({names})", name
+            if expected:
+                assert set(expected) <= set(ALLOWED_FROM[status]), name
             else:  # moves from whatever step the attempt reached: the item must exist
                 assert update["ConditionExpression"] == "attribute_exists(model_name)", name
 
@@ -53,7 +58,8 @@ def test_the_training_workflow_writes_each_status_it_owns(template_json: dict[st
         for update in updates
         if ":status" in (values := update["ExpressionAttributeValues"])
     }
-    assert written == {s.value for s in ModelStatus} - {ModelStatus.TRAINING}  # TRAINING: the new item's
+    # TRAINING: the new item's (a put); PENDING_APPROVAL: lambdas/approval_request.py's.
+    assert written == {s.value for s in ModelStatus} - {ModelStatus.TRAINING, ModelStatus.PENDING_APPROVAL}
     assert set(DEPLOYABLE) == {ModelStatus.EVALUATED, ModelStatus.RETIRED}
 
 
@@ -62,7 +68,7 @@ def test_rollback_fills_every_deploy_state_of_the_real_workflow(template_json: d
     steps = deploy_parameters(definition_by_workflow(template_json, "training"))
     target = DeploymentTarget(model_name="m", endpoint_config_name="c", model_data_url="s3://b/m.tar.gz")
 
-    filled = {operation: fill(parameters, target.state_data()) for operation, parameters in steps.items()}
+    filled = {operation: fill(parameters, rollback_values(target)) for operation, parameters in steps.items()}
 
     assert not re.search(r'\.\$"|"\$\.', str(filled).replace("'", '"'))
     assert filled["createModel"]["ModelName"] == "m"
@@ -70,6 +76,14 @@ def test_rollback_fills_every_deploy_state_of_the_real_workflow(template_json: d
     assert filled["createEndpointConfig"]["ProductionVariants"][0]["ModelName"] == "m"
     assert filled["createEndpoint"]["EndpointConfigName"] == "c"
     assert filled["updateEndpoint"]["EndpointConfigName"] == "c"
+    # What rollback recreates is tagged as its own (cost allocation), with the target's model name.
+    for operation in ("createModel", "createEndpointConfig", "createEndpoint"):
+        tags = {tag["Key"]: tag["Value"] for tag in filled[operation]["Tags"]}
+        assert (tags["model_name"], tags["run_id"], tags["execution"]) == (
+            "m",
+            "rollback",
+            "mlpipeline rollback",
+        )
     assert set(target.state_data()) == {
         IN_TRAINING_WORKFLOW.model_name,
         IN_TRAINING_WORKFLOW.endpoint_config_name,

@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from execution_input import (
+
+import app as cdk_app
+from lambdas.execution_input import (
     EvaluationRunSettings,
     InvalidExecutionInput,
     ProjectBuckets,
@@ -24,8 +26,6 @@ from execution_input import (
     validate_evaluation_input,
     validate_training_input,
 )
-
-import app as cdk_app
 from stacks.model_lifecycle_stack import _evaluation_defaults, _training_defaults
 from stacks.settings import CONTEXT_KEY, PipelineSettings, SettingsError, load_settings
 
@@ -40,6 +40,7 @@ SAME_SETTING: list[tuple[Path, str, Path]] = [
     (("tuning",), "training", ("tuning",)),
     (("transform",), "training", ("transform",)),
     (("quality_gate",), "training", ("gate",)),
+    (("cache",), "training", ("cache",)),
     (("transform",), "evaluation", ("transform",)),
     (("evaluation", "threshold"), "evaluation", ("threshold",)),
     (("quality_gate", "metric"), "evaluation", ("metric",)),

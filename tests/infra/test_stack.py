@@ -9,6 +9,8 @@ from aws_cdk.assertions import Match, Template
 
 from contract import METRIC_DEFINITIONS, TRANSFORM_INPUT_FILTER, TRANSFORM_OUTPUT_FILTER
 from lambdas.model_registry import PARTITION_KEY, STATUS_INDEX
+from lambdas.step_cache import PARTITION_KEY as CACHE_KEY
+from lambdas.step_cache import TTL_ATTRIBUTE
 from pipeline_cli.definitions import all_states, workflow_definitions
 
 
@@ -125,8 +127,19 @@ def test_registry_table(template: Template, template_json: dict[str, Any]) -> No
             ],
         },
     )
-    (table,) = _resources(template_json, "AWS::DynamoDB::Table").values()
-    assert table["DeletionPolicy"] == "Retain"
+    tables = _resources(template_json, "AWS::DynamoDB::Table").values()
+    (registry,) = [t for t in tables if "GlobalSecondaryIndexes" in t["Properties"]]
+    assert registry["DeletionPolicy"] == "Retain"
+
+
+def test_step_cache_table_expires_entries_and_is_not_the_registry(template_json: dict[str, Any]) -> None:
+    tables = _resources(template_json, "AWS::DynamoDB::Table")
+    (cache,) = [t for name, t in tables.items() if name.startswith("StepCacheTable")]
+    properties = cache["Properties"]
+    assert properties["KeySchema"] == [{"AttributeName": CACHE_KEY, "KeyType": "HASH"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert properties["SSESpecification"]["SSEType"] == "KMS"
+    assert "GlobalSecondaryIndexes" not in properties
 
 
 # -- IAM ----------------------------------------------------------------------------------------

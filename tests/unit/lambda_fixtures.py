@@ -39,6 +39,8 @@ _TRAINING_DEFAULTS: dict[str, Any] = {
         "max_runtime_seconds": 3600,
         "max_wait_seconds": None,
         "volume_size_gb": 30,
+        "input_mode": "FastFile",
+        "keep_alive_seconds": 0,
     },
     "processing": {"instance_type": "ml.m5.large", "instance_count": 1},
     "tuning": {"enabled": False, "max_jobs": 15, "max_parallel_jobs": 5},
@@ -49,7 +51,10 @@ _TRAINING_DEFAULTS: dict[str, Any] = {
         "tolerance": 0.01,
         "max_attempts": 3,
         "retrain_epoch_increment": 4,
+        "approval": "none",
+        "approval_timeout_seconds": 43200,
     },
+    "cache": {"enabled": True, "max_age_days": 30},
     "reason": "manual start",
 }
 

@@ -6,9 +6,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import attempt_plan
 import pytest
-from attempt_plan import (
+
+from lambdas import attempt_plan
+from lambdas.attempt_plan import (
     TUNED_HYPERPARAMETERS,
     InvalidAttemptEvent,
     InvalidResourceName,
@@ -18,10 +19,9 @@ from attempt_plan import (
     plan_attempt,
     tuning_job_name,
 )
-from attempt_state import TUNING_PARAMETER_RANGES, AttemptPlan
-from execution_input import ProjectBuckets, validate_training_input
-from lambda_env import FunctionMisconfigured
-
+from lambdas.attempt_state import TUNING_PARAMETER_RANGES, AttemptPlan
+from lambdas.execution_input import ProjectBuckets, validate_training_input
+from lambdas.lambda_env import FunctionMisconfigured
 from tests.unit.lambda_fixtures import ARTIFACTS_BUCKET, DATA_BUCKET, LambdaContextStub, training_defaults
 
 PREFIX = "tf2-digits"
@@ -100,6 +100,13 @@ def test_stopping_condition_has_a_wait_time_only_with_spot() -> None:
     assert plan(make_run(), 1)["stopping_condition"] == {"MaxRuntimeInSeconds": 3600}
     spot = make_run({"training": {"use_spot": True, "max_wait_seconds": 7200}})
     assert plan(spot, 1)["stopping_condition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+
+
+def test_resource_config_keeps_a_warm_pool_only_when_the_run_asks() -> None:
+    cold = plan(make_run(), 1)["resource_config"]
+    assert cold == {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30}
+    warm = plan(make_run({"training": {"keep_alive_seconds": 900}}), 2)["resource_config"]
+    assert warm == {**cold, "KeepAlivePeriodInSeconds": 900}
 
 
 def test_static_hyperparameters_leave_out_the_tuned_ones() -> None:

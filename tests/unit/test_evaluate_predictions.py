@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import evaluate_predictions
 import pytest
-from evaluate_predictions import (
+from moto import mock_aws
+
+from lambdas import evaluate_predictions
+from lambdas.evaluate_predictions import (
     InvalidEvaluationEvent,
     LabelsMissing,
     NoPredictions,
@@ -23,9 +25,7 @@ from evaluate_predictions import (
     parse_prediction_line,
     registry_metrics,
 )
-from moto import mock_aws
-from png_heatmap import PNG_SIGNATURE, render_confusion_png
-
+from lambdas.png_heatmap import PNG_SIGNATURE, render_confusion_png
 from tests.unit.lambda_fixtures import ARTIFACTS_BUCKET, LambdaContextStub
 
 # --- metrics -------------------------------------------------------------------------------------

@@ -6,10 +6,10 @@ import json
 import re
 from typing import Any
 
-import execution_input
 import pytest
-import sagemaker_api
-from execution_input import (
+
+from lambdas import execution_input, sagemaker_api
+from lambdas.execution_input import (
     InvalidExecutionInput,
     ProjectBuckets,
     evaluation_input_json_schema,
@@ -17,8 +17,7 @@ from execution_input import (
     validate_evaluation_input,
     validate_training_input,
 )
-from lambda_env import FunctionMisconfigured
-
+from lambdas.lambda_env import FunctionMisconfigured
 from tests.unit.lambda_fixtures import (
     ARTIFACTS_BUCKET,
     DATA_BUCKET,
@@ -39,6 +38,7 @@ RUN_KEYS = [
     "tuning",
     "transform",
     "gate",
+    "cache",
     "reason",
 ]
 
@@ -262,6 +262,16 @@ MALFORMED: list[tuple[str, Any, str]] = [
         "spot wait below runtime",
         {"training": {"use_spot": True, "max_wait_seconds": 600}},
         "training.max_wait_seconds: expected at least training.max_runtime_seconds (3600)",
+    ),
+    (
+        "warm pool with spot",
+        {"training": {"use_spot": True, "max_wait_seconds": 7200, "keep_alive_seconds": 600}},
+        "training.keep_alive_seconds: expected 0 when training.use_spot is true: SageMaker keeps no",
+    ),
+    (
+        "warm pool over an hour",
+        {"training": {"keep_alive_seconds": 3601}},
+        "training.keep_alive_seconds: expected <= 3600",
     ),
     ("max_jobs 0", {"tuning": {"max_jobs": 0}}, "tuning.max_jobs: expected >= 1"),
     (

@@ -13,7 +13,7 @@ LAMBDAS = Path(__file__).resolve().parents[2] / "lambdas"
 # What the runtime and the Powertools v3 layer provide, plus the `contract` package, which the CDK
 # bundling ships as a folder at the asset's root. No numpy, Pillow or matplotlib.
 PROVIDED = {"boto3", "botocore", "aws_lambda_powertools", "pydantic", "pydantic_core", "contract"}
-HANDLER_MODULES = ("execution_input", "attempt_plan", "evaluate_predictions")
+HANDLER_MODULES = ("lambdas.execution_input", "lambdas.attempt_plan", "lambdas.evaluate_predictions")
 
 
 def top_level_imports(path: Path) -> set[str]:
@@ -28,11 +28,18 @@ def top_level_imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("path", sorted(LAMBDAS.glob("*.py")), ids=lambda p: p.name)
 def test_imports_only_what_the_runtime_provides(path: Path) -> None:
-    siblings = {p.stem for p in LAMBDAS.glob("*.py")}
-    unknown = top_level_imports(path) - siblings - PROVIDED - set(sys.stdlib_module_names) - {"__future__"}
+    unknown = top_level_imports(path) - {"lambdas"} - PROVIDED - set(sys.stdlib_module_names) - {"__future__"}
     assert not unknown, f"{path.name} imports {sorted(unknown)}, which the Lambda runtime lacks"
 
 
 @pytest.mark.parametrize("module", HANDLER_MODULES)
 def test_handler_entry_points_exist(module: str) -> None:
     assert callable(importlib.import_module(module).handler)
+
+
+@pytest.mark.parametrize("path", sorted(LAMBDAS.glob("*.py")), ids=lambda p: p.name)
+def test_siblings_are_imported_by_their_package_name(path: Path) -> None:
+    """One import name everywhere: `lambdas.<module>`, never the bare sibling (Lambda runtime or checkout)."""
+    siblings = {p.stem for p in LAMBDAS.glob("*.py")} - {"__init__"}
+    bare = top_level_imports(path) & siblings
+    assert not bare, f"{path.name} imports {sorted(bare)} without the package name: use lambdas.<module>"

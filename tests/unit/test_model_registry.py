@@ -7,7 +7,9 @@ from typing import Any
 
 import boto3
 import pytest
-from model_registry import (
+from moto import mock_aws
+
+from lambdas.model_registry import (
     ALLOWED_FROM,
     DEPLOYABLE,
     ModelStatus,
@@ -23,7 +25,6 @@ from model_registry import (
     status_write,
     transact_update,
 )
-from moto import mock_aws
 
 TABLE = "registry"
 NOW = "2026-11-22T12:00:00.000Z"

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from lambdas.model_registry import PARTITION_KEY, ModelStatus, deployed_names, literal, read_models
+from lambdas.step_cache import PARTITION_KEY as CACHE_KEY
 from local_mode.checks.role_access import RoleAccess
 from local_mode.cloud.executions import ExecutionResult
 from local_mode.cloud.local_cloud import LocalCloud
 from local_mode.cloud.moto_hooks import TaskInvocation
 from local_mode.sagemaker.tasks import SageMakerTasks
+from pipeline_cli.backend import Backend
 from pipeline_cli.definitions import WORKFLOW_OUTPUTS, all_states, definition_by_workflow
 from tests.support.instant_sagemaker import (
     InstantSageMaker,
@@ -173,6 +175,10 @@ class Stack:
         return str(self.outputs["ModelRegistryTableName"])
 
     @property
+    def cache_table(self) -> str:
+        return str(self.outputs["StepCacheTableName"])
+
+    @property
     def endpoint_name(self) -> str:
         return str(self.outputs["EndpointName"])
 
@@ -312,15 +318,74 @@ class Stack:
         s3.put_object(Bucket=self.data_bucket, Key=f"{RAW_PREFIX}batch-1/digits.npz", Body=b"raw digits")
 
     def reset(self) -> None:
-        """A clean world: no registry items, no SageMaker resources, no injections, no record."""
+        """A clean world: no registry items, no cached steps, no SageMaker resources, no injections,
+        no record."""
         hooks = self.cloud.hooks
         hooks.clear_injections()
         self._wait_for_running_executions()
         dynamodb = self.cloud.client("dynamodb")
         for name in self.items():
             dynamodb.delete_item(TableName=self.table, Key={PARTITION_KEY: literal(name)})
+        self.clear_step_cache()
         self.sagemaker.reset()
+        self._deregister_scalable_targets()
+        self._quiet_alarms()
         hooks.reset_record()
+
+    def _quiet_alarms(self) -> None:
+        """Every alarm back to OK (a fired rollback alarm would roll back the next test's updates)."""
+        cloudwatch = self.cloud.client("cloudwatch")
+        for alarm in cloudwatch.describe_alarms()["MetricAlarms"]:
+            if alarm["StateValue"] != "OK":
+                cloudwatch.set_alarm_state(AlarmName=alarm["AlarmName"], StateValue="OK", StateReason="reset")
+
+    def _deregister_scalable_targets(self) -> None:
+        autoscaling = self.cloud.client("application-autoscaling")
+        for target in autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]:
+            autoscaling.deregister_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=target["ResourceId"],
+                ScalableDimension=target["ScalableDimension"],
+            )
+
+    def scalable_targets(self) -> list[dict[str, Any]]:
+        """Application Auto Scaling's registrations of the endpoint's variants."""
+        autoscaling = self.cloud.client("application-autoscaling")
+        targets: list[dict[str, Any]] = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")[
+            "ScalableTargets"
+        ]
+        return [t for t in targets if t["ResourceId"].startswith(f"endpoint/{self.endpoint_name}/")]
+
+    def redeploy_on(self, instance_type: str, *, autoscaled: bool) -> str:
+        """Serve the endpoint's current model on `instance_type` (a previous deployment's size),
+        registered with Application Auto Scaling or not; returns the new endpoint config's name."""
+        endpoint = self.endpoint()
+        assert endpoint is not None, "nothing is deployed"
+        live = self.sagemaker.describe_endpoint_config({"EndpointConfigName": endpoint["EndpointConfigName"]})
+        [variant] = live["ProductionVariants"]
+        config = f"{variant['ModelName'][:40]}-{instance_type.replace('.', '-')}"
+        self.sagemaker.create_endpoint_config(
+            {"EndpointConfigName": config, "ProductionVariants": [{**variant, "InstanceType": instance_type}]}
+        )
+        self._deregister_scalable_targets()
+        self.sagemaker.update_endpoint({"EndpointName": self.endpoint_name, "EndpointConfigName": config})
+        deadline = time.monotonic() + 30
+        while (self.endpoint() or {}).get("EndpointConfigName") != config:
+            assert time.monotonic() < deadline, f"endpoint did not take {config}: {self.endpoint()}"
+        if autoscaled:
+            self.cloud.client("application-autoscaling").register_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=f"endpoint/{self.endpoint_name}/variant/{variant['VariantName']}",
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+                MinCapacity=1,
+                MaxCapacity=2,
+            )
+        return config
+
+    def clear_step_cache(self) -> None:
+        dynamodb = self.cloud.client("dynamodb")
+        for item in dynamodb.scan(TableName=self.cache_table, ProjectionExpression=CACHE_KEY)["Items"]:
+            dynamodb.delete_item(TableName=self.cache_table, Key={CACHE_KEY: item[CACHE_KEY]})
 
     def _wait_for_running_executions(self) -> None:
         sfn = self.cloud.client("stepfunctions")
@@ -391,6 +456,18 @@ class Stack:
         return model
 
 
+def cli_backend(stack: Stack) -> Backend:
+    """The operator CLI's view of the local stack (what `--local` builds from session.json)."""
+    return Backend(
+        region=stack.cloud.region,
+        outputs=stack.outputs,
+        client_factory=stack.cloud.client,
+        load_template=lambda: stack.template,
+        console_url=lambda _arn: None,
+        local=True,
+    )
+
+
 def open_stack(
     cdk_out: Path, workdir: Path, **cloud_options: Any
 ) -> contextlib.AbstractContextManager[Stack]:
@@ -407,6 +484,8 @@ def open_stack(
                 region=cloud.region,
                 account_id=cloud.account_id,
                 access=RoleAccess(cloud.client, region=cloud.region, account_id=cloud.account_id),
+                autoscaling=cloud.client("application-autoscaling"),
+                cloudwatch=cloud.client("cloudwatch"),
             )
             return built["sagemaker"]
 

@@ -28,14 +28,19 @@ def test_failed_update_keeps_the_champion_deployed_and_answering(
     [champion] = stack.items_of(first.execution_arn)
     stack.sagemaker.fail_endpoint_creation(stack.endpoint_name, "the new model crashed at start")
 
-    result = stack.run("training", {}, hint="update-fails")
+    # Another model (an identical run would reuse the champion's training: nothing to deploy).
+    result = stack.run("training", {"hyperparameters": {"epochs": 3}}, hint="update-fails")
 
     assert (result.status, result.error) == ("FAILED", "EndpointNotInService")
     arn = result.execution_arn
     [candidate] = stack.items_of(arn)
     assert candidate["status"] == ModelStatus.FAILED
     assert candidate["failure_error"] == "EndpointNotInService"
-    assert candidate["failure_cause"] == f"Endpoint status InService with config {champion['model_name']}"
+    # SageMaker rolled the update back: the cause names the config still served and why.
+    assert candidate["failure_cause"].startswith(
+        f"Endpoint update rolled back to config {champion['model_name']}: "
+    )
+    assert "crashed at start" in candidate["failure_cause"]
     assert stack.calls(arn, "UpdateEndpoint") and stack.calls(arn, "CreateEndpoint") == []
     polls = stack.calls(arn, "DescribeEndpoint")
     assert 1 <= len(polls) <= max_polls(template) + 1

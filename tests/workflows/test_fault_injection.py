@@ -7,7 +7,9 @@ in that state of that execution, then what the workflow made of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -15,6 +17,7 @@ import pytest
 
 from lambdas.model_registry import ModelStatus
 from local_mode.cloud.executions import ExecutionResult
+from pipeline_cli import approval
 from pipeline_cli.definitions import all_states, definition_by_workflow
 from tests.workflows.support import (
     PERMANENT_ERROR,
@@ -22,6 +25,7 @@ from tests.workflows.support import (
     WORKFLOWS,
     Stack,
     catch_target,
+    cli_backend,
     first_retry_error,
     synthesized_app,
     task_states,
@@ -71,14 +75,40 @@ class Scenario:
     input: Callable[[Stack], dict[str, Any]] = lambda stack: {}
     accuracy: tuple[tuple[str, float], ...] = ()
     trigger: str | None = None  # a Task state to fail first (to reach a failure handler)
+    approve: bool = False  # approve the model once it waits at manual approval
+    setup: Callable[[Stack], object] | None = None  # runs before the faults are injected
     notes: str = ""
 
 
 PLAIN: Final = Scenario()
+MANUAL_APPROVAL: Final = {"gate": {"approval": "manual"}}
+APPROVAL_TIMES_OUT: Final = {"gate": {"approval": "manual", "approval_timeout_seconds": 1}}
 CHAMPION: Final = Scenario(champion=True, notes="a deployed champion")
+
+
+def _champion_resized(*, autoscaled: bool) -> Scenario:
+    """A champion served on another instance type than cdk.json's (registered for autoscaling or not):
+    the update must deregister the variant first (endpoint_autoscaling.py)."""
+
+    def setup(stack: Stack) -> object:
+        stack.seed_champion()
+        return stack.redeploy_on("ml.c5.large", autoscaled=autoscaled)
+
+    return Scenario(setup=setup, notes="champion on another instance type")
+
+
 SCENARIOS: Final[dict[str, dict[str, Scenario]]] = {
     "training": {
         "Preprocess": Scenario(input=lambda s: {"raw_data_uri": s.data_uri(RAW_PREFIX)}),
+        # The step cache (cleared by each case's reset): preprocessing's lookup and record.
+        "FindPreparedDataInCache": Scenario(input=lambda s: {"raw_data_uri": s.data_uri(RAW_PREFIX)}),
+        "CachePreparedData": Scenario(input=lambda s: {"raw_data_uri": s.data_uri(RAW_PREFIX)}),
+        "FindChampionTransformInCache": CHAMPION,
+        "CacheChampionTransform": CHAMPION,
+        # An identical earlier run deployed the champion: this run's candidate is that model.
+        "RecordSameAsChampion": Scenario(
+            setup=lambda s: s.run("training", {}, hint="same-model-champion"), notes="nothing to deploy"
+        ),
         "Tune": Scenario(
             input=lambda s: {"tuning": {"enabled": True, "max_jobs": 2, "max_parallel_jobs": 1}}
         ),
@@ -88,6 +118,10 @@ SCENARIOS: Final[dict[str, dict[str, Scenario]]] = {
         "RecordTraining": CHAMPION,  # with a champion's lineage; RecordFirstModelTraining without one
         "TransformChampion": CHAMPION,
         "UpdateEndpoint": CHAMPION,
+        "DescribeLiveEndpoint": CHAMPION,
+        "DescribeLiveEndpointConfig": CHAMPION,
+        "FindScalableTarget": _champion_resized(autoscaled=False),
+        "DeregisterScalableTarget": _champion_resized(autoscaled=True),
         "PromoteAndRetire": CHAMPION,
         # Attempt 1 misses the gate, attempt 2 passes.
         "RecordRejected": Scenario(input=lambda s: {"gate": {"max_attempts": 2}}, accuracy=(("-a1", 0.5),)),
@@ -95,6 +129,11 @@ SCENARIOS: Final[dict[str, dict[str, Scenario]]] = {
         "NotifyRejected": Scenario(input=lambda s: {"gate": {"max_attempts": 1}}, accuracy=(("", 0.5),)),
         "NotifyFailure": Scenario(trigger=_trigger_for("training", "NotifyFailure", "ValidateInput")),
         "RecordFailure": Scenario(trigger=_trigger_for("training", "RecordFailure", "Train")),
+        # Manual approval: approved, or no decision within a second (rejected).
+        "RequestApproval": Scenario(input=lambda s: MANUAL_APPROVAL, approve=True),
+        "RecordApproved": Scenario(input=lambda s: MANUAL_APPROVAL, approve=True),
+        "RecordApprovalRejected": Scenario(input=lambda s: APPROVAL_TIMES_OUT),
+        "NotifyApprovalRejected": Scenario(input=lambda s: APPROVAL_TIMES_OUT),
     },
     "evaluation": {
         "*": CHAMPION,
@@ -165,6 +204,8 @@ class Outcome:
 
 def run_case(stack: Stack, case: Case) -> Outcome:
     scenario = scenario_for(case.workflow, case.state)
+    if scenario.setup is not None:
+        scenario.setup(stack)
     champion = stack.seed_champion() if scenario.champion else None
     for match, accuracy in scenario.accuracy:
         stack.sagemaker.set_model_accuracy(match, accuracy)
@@ -172,13 +213,35 @@ def run_case(stack: Stack, case: Case) -> Outcome:
         stack.inject(case.workflow, scenario.trigger, TRIGGER_ERROR, cause="the trigger failure")
     stack.inject(case.workflow, case.state, case.error, cause=INJECTED_CAUSE)
     arn = stack.start(case.workflow, scenario.input(stack), case.id)
-    result = stack.wait(arn)
+    with approving(stack, arn) if scenario.approve else contextlib.nullcontext():
+        result = stack.wait(arn)
     attempts = stack.calls(arn, case.state)
     assert any(a.injected and a.error == case.error for a in attempts), (
         f"{case.state} was not reached with the fault injected; states entered: {result.entered_states()}"
     )
     assert stack.cloud.hooks.pending_injections() == []
     return Outcome(stack, case, result, champion)
+
+
+@contextlib.contextmanager
+def approving(stack: Stack, arn: str) -> Iterator[None]:
+    """Approve the execution's model, as `mlpipeline approve` does, whenever it waits for a decision."""
+    done = threading.Event()
+
+    def approve_when_pending() -> None:
+        while not done.wait(0.02):
+            waiting = [i for i in stack.items_of(arn) if i["status"] == ModelStatus.PENDING_APPROVAL]
+            if waiting:
+                approval.approve(cli_backend(stack), str(waiting[0]["model_name"]), "fault-injection suite")
+                return
+
+    approver = threading.Thread(target=approve_when_pending, daemon=True)
+    approver.start()
+    try:
+        yield
+    finally:
+        done.set()
+        approver.join()
 
 
 def assert_retried_then_succeeded(outcome: Outcome) -> None:
@@ -229,7 +292,11 @@ def expect_transient(outcome: Outcome) -> None:
         assert_failed_and_notified(outcome, TRIGGER_ERROR)
         assert_evaluation_failure_recorded(outcome, TRIGGER_ERROR)
         return
-    if case.state == "NotifyRejected":
+    if case.state == "RecordSameAsChampion":  # the candidate is the champion: nothing to deploy
+        assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
+        assert result.entered_states()[-1] == "ChampionAlreadyDeployed"
+        return
+    if case.state in ("NotifyRejected", "RecordApprovalRejected", "NotifyApprovalRejected"):
         assert (result.status, result.error) == ("FAILED", "ModelRejected")
         assert len(outcome.stack.notifications(outcome.arn, "REJECTED")) == 1
         return
@@ -286,6 +353,21 @@ def _notify_rejected_permanent(outcome: Outcome) -> None:
     assert [i["status"] for i in outcome.items()] == [ModelStatus.REJECTED]
 
 
+def _notify_approval_rejected_permanent(outcome: Outcome) -> None:
+    # The rejection is recorded; an announcement that cannot be sent does not change the outcome.
+    assert (outcome.result.status, outcome.result.error) == ("FAILED", "ModelRejected")
+    assert outcome.stack.notifications(outcome.arn, "REJECTED") == []
+    assert [i["status"] for i in outcome.items()] == [ModelStatus.REJECTED]
+
+
+def _request_approval_permanent(outcome: Outcome) -> None:
+    # Its first Catch is the reviewer's rejection: any other error still marks the model FAILED.
+    assert_failed_and_notified(outcome, PERMANENT_ERROR)
+    [item] = outcome.items()
+    assert (item["status"], item["failure_error"]) == (ModelStatus.FAILED, PERMANENT_ERROR)
+    assert outcome.stack.deployed() == []
+
+
 def _notify_failure_permanent(outcome: Outcome) -> None:
     # Documented ("a notification that cannot be sent must not hide the original failure"): the
     # execution fails with the error that led to NotifyFailure, not with the notification's.
@@ -312,6 +394,8 @@ def _record_evaluation_failure_permanent(outcome: Outcome) -> None:
 PERMANENT_EXPECTATIONS: Final[dict[tuple[str, str], Callable[[Outcome], None]]] = {
     ("training", "NotifyDeployed"): _notify_deployed_permanent,
     ("training", "NotifyRejected"): _notify_rejected_permanent,
+    ("training", "NotifyApprovalRejected"): _notify_approval_rejected_permanent,
+    ("training", "RequestApproval"): _request_approval_permanent,
     ("training", "NotifyFailure"): _notify_failure_permanent,
     ("training", "RecordFailure"): _record_failure_permanent,
     ("evaluation", "NotifyFailure"): _notify_failure_permanent,

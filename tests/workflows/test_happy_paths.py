@@ -10,8 +10,8 @@ from local_mode.cloud.executions import ExecutionResult
 from tests.workflows.support import LABELLED_PREFIX, RAW_PREFIX, Stack
 
 
-def train(stack: Stack, hint: str) -> tuple[ExecutionResult, dict]:
-    result = stack.run("training", {}, hint=hint)
+def train(stack: Stack, hint: str, execution_input: dict | None = None) -> tuple[ExecutionResult, dict]:
+    result = stack.run("training", execution_input or {}, hint=hint)
     assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
     [item] = stack.items_of(result.execution_arn)
     return result, item
@@ -44,7 +44,8 @@ def test_first_training_run_deploys_a_model_that_answers(stack: Stack) -> None:
 
 def test_second_training_run_replaces_the_champion_in_one_transaction(stack: Stack) -> None:
     _, first = train(stack, "champion")
-    result, second = train(stack, "challenger")
+    # Another model: an identical run would reuse the champion's training (nothing to deploy).
+    result, second = train(stack, "challenger", {"hyperparameters": {"epochs": 3}})
     old, new = first["model_name"], second["model_name"]
 
     items = stack.items()
@@ -66,9 +67,11 @@ def test_second_training_run_replaces_the_champion_in_one_transaction(stack: Sta
     assert all("ConditionExpression" in u for u in updates)
     assert items[new]["updated_at"] == items[old]["updated_at"]
     assert stack.calls(result.execution_arn, "PromoteFirstModel") == []
-    # The champion was scored on the same data, then the endpoint moved to the new model.
-    [champion_transform] = stack.calls(result.execution_arn, "TransformChampion")
-    assert champion_transform.succeeded and champion_transform.parameters["ModelName"] == old
+    # The champion was scored on the same data, with the predictions the first run's candidate
+    # transform made (the step cache: never transformed twice), then the endpoint moved to the new model.
+    assert stack.calls(result.execution_arn, "TransformChampion") == []
+    [lookup] = stack.calls(result.execution_arn, "FindChampionTransformInCache")
+    assert lookup.result["hit"] and lookup.result["result"]["source_job"] == first["evaluation_transform_job"]
     assert result.output["evaluation"]["champion"]["model_name"] == old
     assert stack.calls(result.execution_arn, "UpdateEndpoint")
     assert stack.calls(result.execution_arn, "CreateEndpoint") == []

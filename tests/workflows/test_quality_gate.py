@@ -67,3 +67,30 @@ def test_rejection_names_the_metric_and_value(stack: Stack) -> None:
     assert result.error == "ModelRejected"
     [item] = stack.items_of(result.execution_arn)
     assert item["rejection"] == "accuracy 0.5 below the gate"
+
+
+def test_retrain_attempts_keep_the_training_instances_warm_when_asked(stack: Stack) -> None:
+    stack.sagemaker.set_model_accuracy("-a1", 0.5)  # attempt 1 misses the gate, attempt 2 passes
+    warm = {"use_spot": False, "keep_alive_seconds": 600}
+    result = stack.run(
+        "training",
+        {"training": warm, "gate": {"max_attempts": 2}, "cache": {"enabled": False}},
+        hint="warm-pool",
+    )
+
+    assert result.status == "SUCCEEDED", result.cause
+    trainings = [c for c in stack.calls(result.execution_arn, "Train") if c.succeeded]
+    assert len(trainings) == 2
+    for call in trainings:
+        assert call.parameters["ResourceConfig"]["KeepAlivePeriodInSeconds"] == 600
+        assert call.parameters["EnableManagedSpotTraining"] is False
+
+
+def test_a_warm_pool_with_spot_training_is_refused_before_any_job(stack: Stack) -> None:
+    result = stack.run(
+        "training", {"training": {"use_spot": True, "keep_alive_seconds": 600}}, hint="warm-spot"
+    )
+
+    assert (result.status, result.error) == ("FAILED", "InvalidExecutionInput")
+    assert "training.keep_alive_seconds: expected 0 when training.use_spot is true" in str(result.cause)
+    assert stack.sagemaker_calls(result.execution_arn) == []

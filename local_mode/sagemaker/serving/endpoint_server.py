@@ -15,7 +15,9 @@ ones go to the new model, and none is dropped.
 from __future__ import annotations
 
 import json
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,12 +27,16 @@ from urllib.parse import unquote
 from local_mode.sagemaker.serving.tfs_emulation import TfsContainer
 
 _CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+LOG = logging.getLogger(__name__)
+# (request body, its content type, response body, its content type): the endpoint's data capture.
+Capture = Callable[[bytes, str | None, bytes, str | None], None]
 
 
 @dataclass(frozen=True)
 class ServedModel:
     container: TfsContainer
     variant_name: str
+    capture: Capture | None = None
 
 
 class EndpointServer:
@@ -144,6 +150,11 @@ class _EndpointHandler(BaseHTTPRequestHandler):
             response.content_type,
             {"x-Amzn-Invoked-Production-Variant": served.variant_name},
         )
+        if served.capture is not None:  # after answering: capture never delays or fails a request
+            try:
+                served.capture(body, self.headers.get("Content-Type"), response.body, response.content_type)
+            except Exception:
+                LOG.warning("data capture of endpoint %s failed", name, exc_info=True)
 
     def _error(self, status: HTTPStatus, code: str, details: dict[str, Any]) -> None:
         """The rest-json error botocore parses: code in ``x-amzn-ErrorType``, members in the body."""

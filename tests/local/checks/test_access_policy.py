@@ -1,4 +1,4 @@
-"""AWS policy evaluation (access_policy, service_access) on the policy shapes of the synthesized template.
+"""AWS policy evaluation (access_policy) on the policy shapes of the synthesized template.
 
 The documents below are the template's own statements (`cdk synth`, TfModelLifecycle.template.json)
 with the CloudFormation tokens resolved for account 123456789012 in us-east-1.
@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from local_mode.checks.access_policy import (
     AccessRequest,
     access_denied_message,
     authorize,
-    conditions_hold,
     service_principal_allowed,
 )
-from local_mode.checks.service_access import alarm_may_publish, event_target_allowed, log_group_may_use_key
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -127,32 +123,6 @@ KEY_POLICY: dict[str, Any] = {
     ],
 }
 
-# NotificationsTopicPolicy as landed: only the TLS Deny.
-TOPIC_POLICY_DENY_ONLY: dict[str, Any] = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "AllowPublishThroughSSLOnly",
-            "Action": "sns:Publish",
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            "Effect": "Deny",
-            "Principal": "*",
-            "Resource": TOPIC,
-        }
-    ],
-}
-CLOUDWATCH_ALLOW: dict[str, Any] = {
-    "Sid": "AllowCloudWatchAlarms",
-    "Action": "sns:Publish",
-    "Condition": {
-        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:*"},
-        "StringEquals": {"aws:SourceAccount": ACCOUNT},
-    },
-    "Effect": "Allow",
-    "Principal": {"Service": "cloudwatch.amazonaws.com"},
-    "Resource": TOPIC,
-}
-
 S3_CONTEXT = {"aws:SecureTransport": "true", "aws:PrincipalArn": ROLE, "aws:PrincipalAccount": ACCOUNT}
 
 
@@ -249,6 +219,15 @@ def test_an_identity_deny_wins_over_any_allow() -> None:
     assert not decision and decision.reason == "with an explicit deny in an identity-based policy"
 
 
+def test_only_a_resource_policy_may_leave_resource_out() -> None:
+    """IAM rejects an identity-policy statement without Resource; in a bucket policy it means the bucket."""
+    no_resource = {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject"}]}
+    request = s3_request("s3:GetObject", f"arn:aws:s3:::{DATA}/x/1")
+    assert not authorize(request, [no_resource])
+    with_principal = {"Statement": [{**no_resource["Statement"][0], "Principal": {"AWS": ROLE}}]}
+    assert authorize(request, [], with_principal)
+
+
 # --- KMS: key policy delegation and encryption context ---------------------------------------------
 
 
@@ -299,182 +278,7 @@ def test_key_policy_conditions_on_via_service_and_encryption_context() -> None:
     )
 
 
-# --- service principals -----------------------------------------------------------------------------
-
-
-def test_alarm_cannot_publish_to_a_topic_whose_policy_holds_only_the_deny() -> None:
-    decision = alarm_may_publish(
-        alarm_arn=ALARM, topic_arn=TOPIC, topic_policy=TOPIC_POLICY_DENY_ONLY, account_id=ACCOUNT
-    )
-    assert not decision
-    assert "CloudWatch Alarms is not authorized to perform: SNS:Publish" in decision.message
-    assert decision.action == "sns:Publish"
-
-
-def test_alarm_publishes_when_the_topic_allows_cloudwatch_and_the_key_lets_it_encrypt() -> None:
-    policy = {**TOPIC_POLICY_DENY_ONLY, "Statement": [*TOPIC_POLICY_DENY_ONLY["Statement"], CLOUDWATCH_ALLOW]}
-    decision = alarm_may_publish(
-        alarm_arn=ALARM,
-        topic_arn=TOPIC,
-        topic_policy=policy,
-        account_id=ACCOUNT,
-        key_arn=KEY_ARN,
-        key_policy=KEY_POLICY,
-    )
-    assert decision, decision.message
-    # The key policy's cloudwatch statement is scoped to this account.
-    without_cloudwatch = {"Statement": KEY_POLICY["Statement"][:2]}
-    refused = alarm_may_publish(
-        alarm_arn=ALARM,
-        topic_arn=TOPIC,
-        topic_policy=policy,
-        account_id=ACCOUNT,
-        key_arn=KEY_ARN,
-        key_policy=without_cloudwatch,
-    )
-    assert not refused and refused.action == "kms:GenerateDataKey"
-    other_alarm = ALARM.replace(ACCOUNT, "999999999999")
-    assert not alarm_may_publish(
-        alarm_arn=other_alarm, topic_arn=TOPIC, topic_policy=policy, account_id=ACCOUNT
-    )
-
-
-def test_a_topic_without_a_policy_of_its_own_lets_the_account_alarms_publish() -> None:
-    assert alarm_may_publish(alarm_arn=ALARM, topic_arn=TOPIC, topic_policy=None, account_id=ACCOUNT)
-
-
-def test_log_groups_may_use_the_key_with_their_encryption_context() -> None:
-    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/vendedlogs/states/Training"
-    assert log_group_may_use_key(
-        log_group_arn=group, key_arn=KEY_ARN, key_policy=KEY_POLICY, region=REGION, account_id=ACCOUNT
-    )
-    elsewhere = group.replace(ACCOUNT, "999999999999")
-    refused = log_group_may_use_key(
-        log_group_arn=elsewhere, key_arn=KEY_ARN, key_policy=KEY_POLICY, region=REGION, account_id=ACCOUNT
-    )
-    assert (
-        not refused
-        and "logs.us-east-1.amazonaws.com is not authorized to perform: kms:Encrypt" in refused.message
-    )
-    other_region = log_group_may_use_key(
-        log_group_arn=group, key_arn=KEY_ARN, key_policy=KEY_POLICY, region="eu-west-1", account_id=ACCOUNT
-    )
-    assert not other_region  # the key policy names logs.us-east-1.amazonaws.com
-
-
-def test_event_rule_target_runs_as_its_role() -> None:
-    machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Evaluation"
-    events_role = f"arn:aws:iam::{ACCOUNT}:role/EvaluationWorkflowStateMachineEventsRole"
-    trust = {
-        "Statement": [
-            {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}}
-        ]
-    }
-    policy = {"Statement": [{"Action": "states:StartExecution", "Effect": "Allow", "Resource": machine}]}
-    rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/EvaluationSchedule"
-    kwargs: dict[str, Any] = {
-        "rule_arn": rule,
-        "target_arn": machine,
-        "account_id": ACCOUNT,
-        "role_arn": events_role,
-    }
-    assert event_target_allowed(**kwargs, role_trust_policy=trust, role_policies=[policy])
-    assert not event_target_allowed(**kwargs, role_trust_policy=trust, role_policies=[])
-    lambda_trust = {
-        "Statement": [{**trust["Statement"][0], "Principal": {"Service": "lambda.amazonaws.com"}}]
-    }
-    assert not event_target_allowed(**kwargs, role_trust_policy=lambda_trust, role_policies=[policy])
-
-
-def test_event_rule_target_by_resource_policy() -> None:
-    rule = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/Nightly"
-    topic_policy = {
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sns:Publish",
-                "Resource": TOPIC,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule}},
-            }
-        ]
-    }
-    assert event_target_allowed(
-        rule_arn=rule, target_arn=TOPIC, account_id=ACCOUNT, resource_policy=topic_policy
-    )
-    assert not event_target_allowed(
-        rule_arn=rule + "2", target_arn=TOPIC, account_id=ACCOUNT, resource_policy=topic_policy
-    )
-
-
-# --- the condition language --------------------------------------------------------------------------
-
-
-def request_with(**context: Any) -> AccessRequest:
-    return AccessRequest(
-        SESSION, "s3:GetObject", f"arn:aws:s3:::{DATA}/a", ACCOUNT, principal_arn=ROLE, context=context
-    )
-
-
-@pytest.mark.parametrize(
-    ("block", "context", "expected"),
-    [
-        (
-            {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}},
-            {"aws:principalaccount": ACCOUNT},
-            True,
-        ),  # keys: any case
-        ({"StringNotEquals": {"aws:PrincipalAccount": ACCOUNT}}, {}, True),  # negated, key absent: true
-        ({"StringLike": {"s3:prefix": "raw/*"}}, {}, False),  # positive, key absent: false
-        ({"StringLikeIfExists": {"s3:prefix": "raw/*"}}, {}, True),
-        ({"StringNotLike": {"s3:prefix": ["raw/*", "prepared/*"]}}, {"s3:prefix": "models/"}, True),
-        ({"StringNotLike": {"s3:prefix": ["raw/*", "prepared/*"]}}, {"s3:prefix": "raw/x"}, False),
-        (
-            {"StringEqualsIgnoreCase": {"aws:PrincipalType": "assumedrole"}},
-            {"aws:PrincipalType": "AssumedRole"},
-            True,
-        ),
-        ({"ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:*:*:alarm:*"}}, {"aws:SourceArn": ALARM}, True),
-        (
-            {"ArnNotLike": {"aws:SourceArn": "arn:aws:cloudwatch:*:*:alarm:*"}},
-            {"aws:SourceArn": ALARM},
-            False,
-        ),
-        ({"ArnEquals": {"aws:PrincipalArn": ROLE}}, {"aws:PrincipalArn": ROLE}, True),
-        ({"Bool": {"aws:SecureTransport": "false"}}, {"aws:SecureTransport": True}, False),
-        ({"Bool": {"aws:SecureTransport": "true"}}, {"aws:SecureTransport": "true"}, True),
-        ({"Null": {"s3:prefix": "true"}}, {}, True),
-        ({"Null": {"s3:prefix": "false"}}, {}, False),
-        ({"NumericLessThanEquals": {"s3:max-keys": "10"}}, {"s3:max-keys": "5"}, True),
-        ({"NumericGreaterThan": {"s3:max-keys": "10"}}, {"s3:max-keys": "5"}, False),
-        (
-            {"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}},
-            {"aws:CurrentTime": "2026-11-29T00:00:00Z"},
-            True,
-        ),
-        ({"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}, {"aws:SourceIp": "10.1.2.3"}, True),
-        (
-            {"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": ["aws:s3:arn"]}},
-            {"kms:EncryptionContextKeys": ["aws:s3:arn"]},
-            True,
-        ),
-        ({"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": ["x"]}}, {}, False),
-        (
-            {"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["aws:s3:arn"]}},
-            {"kms:EncryptionContextKeys": ["aws:s3:arn", "x"]},
-            False,
-        ),
-        ({"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["aws:s3:arn"]}}, {}, True),
-        (
-            {"StringEquals": {"aws:PrincipalTag/team": "${aws:PrincipalTag/team}"}},
-            {"aws:PrincipalTag/team": "ml"},
-            True,
-        ),
-        ({"NoSuchOperator": {"a": "b"}}, {"a": "b"}, False),
-    ],
-)
-def test_condition_operators(block: dict[str, Any], context: dict[str, Any], expected: bool) -> None:
-    assert conditions_hold(block, request_with(**context)) is expected
+# --- the policy grammar ---------------------------------------------------------------------------
 
 
 def test_not_action_not_resource_not_principal_and_policy_variables() -> None:

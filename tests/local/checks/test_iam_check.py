@@ -1,23 +1,16 @@
-"""Static IAM check over (definition, policy documents)."""
+"""Static IAM check over (definition, policy documents), evaluated as partial requests."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from local_mode.checks.iam_check import (
-    Account,
-    check_definition,
-    decide,
-    glob_match,
-    patterns_overlap,
-    required_permissions,
-)
+from local_mode.checks.access_policy import AccessRequest, authorize
+from local_mode.checks.iam_check import check_definition, required_permissions
 
 ACCOUNT = "123456789012"
 SM = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}"
 TABLE = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/registry"
 FUNCTION = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:plan"
-CHILD = f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:child"
 
 
 def allow(actions: list[str] | str, resources: list[str] | str, **extra: Any) -> dict[str, Any]:
@@ -55,6 +48,11 @@ TRAINING_POLICY = policy(
 
 def definition(**states: dict[str, Any]) -> dict[str, Any]:
     return {"StartAt": next(iter(states)), "States": states}
+
+
+def static_request(action: str, resource: str) -> AccessRequest:
+    role = f"arn:aws:iam::{ACCOUNT}:role/workflow"
+    return AccessRequest(role, action, resource, ACCOUNT, principal_arn=role, partial=True)
 
 
 def test_sync_training_needs_create_describe_stop_passrole_and_events_rule() -> None:
@@ -151,56 +149,56 @@ def test_dynamic_names_match_prefix_patterns_but_static_names_must_fit() -> None
     assert len(check_definition(definition(Train=static), [prefixed])) == 3
 
 
-def test_sdk_and_nested_execution_permissions() -> None:
-    query = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::aws-sdk:dynamodb:query",
-        "Next": "Tx",
-        "Parameters": {"TableName": "registry", "IndexName": "by-status"},
-    }
-    transact = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::aws-sdk:dynamodb:transactWriteItems",
-        "Next": "Run",
-        "Parameters": {
-            "TransactItems": [{"Update": {"TableName": "registry"}}, {"Put": {"TableName": "registry"}}]
-        },
-    }
-    run = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::states:startExecution.sync:2",
-        "End": True,
-        "Parameters": {"StateMachineArn": CHILD, "Input": {}},
-    }
-    needed = {(r.action, r.resource) for r in required_permissions(definition(Q=query, Tx=transact, Run=run))}
-    executions = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:child:*"
-    assert needed >= {
-        ("dynamodb:Query", f"{TABLE}/index/by-status"),
-        ("dynamodb:UpdateItem", TABLE),
-        ("dynamodb:PutItem", TABLE),
-        ("states:StartExecution", CHILD),
-        ("states:DescribeExecution", executions),
-        ("states:StopExecution", executions),
-    }
-
-
-def test_region_and_account_come_from_the_account() -> None:
-    put = definition(
-        P={
-            "Type": "Task",
-            "Resource": "arn:aws:states:::dynamodb:getItem",
-            "End": True,
-            "Parameters": {"TableName": "t"},
-        }
+def test_a_static_check_allow_may_apply_but_a_deny_must_cover_every_run() -> None:
+    job = f"{SM}:training-job/*"  # a name computed at run time
+    allowed = policy(allow("sagemaker:CreateTrainingJob", f"{SM}:training-job/mnist-*"))
+    assert authorize(static_request("sagemaker:CreateTrainingJob", job), [allowed])
+    some_denied = policy(
+        allow("sagemaker:*", "*"),
+        {"Effect": "Deny", "Action": "sagemaker:*", "Resource": f"{SM}:training-job/x-*"},
     )
-    [requirement] = required_permissions(put, Account(region="eu-west-1", account_id="000000000000"))
-    assert requirement.resource == "arn:aws:dynamodb:eu-west-1:000000000000:table/t"
+    assert authorize(static_request("sagemaker:CreateTrainingJob", job), [some_denied])
+    all_denied = policy(
+        allow("sagemaker:*", "*"),
+        {"Effect": "Deny", "Action": "sagemaker:*", "Resource": f"{SM}:training-job/*"},
+    )
+    assert not authorize(static_request("sagemaker:CreateTrainingJob", job), [all_denied])
+    assert authorize(
+        static_request("s3:GetObject", "arn:aws:s3:::b/k"), [policy(allow("s3:*", "arn:aws:s3:::b/*"))]
+    )
 
 
-def test_glob_helpers() -> None:
-    assert glob_match("sagemaker:Describe*", "sagemaker:DescribeEndpoint")
-    assert glob_match("arn:aws:s3:::b/?ey", "arn:aws:s3:::b/key")
-    assert not glob_match("arn:aws:s3:::b/*", "arn:aws:s3:::c/key")
-    assert patterns_overlap("training-job/mnist-*", "training-job/*")
-    assert not patterns_overlap("training-job/mnist-*", "model/*")
-    assert decide("s3:GetObject", "arn:aws:s3:::b/k", [policy(allow("s3:*", "arn:aws:s3:::b/*"))])[0]
+PASS_ROLE = {**TRAINING_POLICY["Statement"][1]}
+
+
+def passing_to(service: str) -> dict[str, Any]:
+    return {**PASS_ROLE, "Condition": {"StringEquals": {"iam:PassedToService": service}}}
+
+
+def test_conditions_on_keys_the_check_knows_are_evaluated() -> None:
+    flow = definition(Train=TRAIN)
+    others = TRAINING_POLICY["Statement"][0], TRAINING_POLICY["Statement"][2]
+    assert check_definition(flow, [policy(*others, passing_to("sagemaker.amazonaws.com"))]) == []
+    [finding] = check_definition(flow, [policy(*others, passing_to("lambda.amazonaws.com"))])
+    assert finding.requirement.action == "iam:PassRole"
+    assert finding.requirement.context == {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    role = f"arn:aws:iam::{ACCOUNT}:role/workflow"
+    not_this_role = {
+        "Effect": "Deny",
+        "Action": "sagemaker:StopTrainingJob",
+        "Resource": "*",
+        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": role}},
+    }
+    assert check_definition(flow, [TRAINING_POLICY, policy(not_this_role)], role_arn=role) == []
+    [denied] = check_definition(flow, [TRAINING_POLICY, policy(not_this_role)], role_arn=f"{role}-other")
+    assert denied.requirement.action == "sagemaker:StopTrainingJob" and "explicitly denied" in denied.reason
+
+
+def test_conditions_on_keys_known_only_at_run_time_never_fail_the_check() -> None:
+    flow = definition(Train=TRAIN)
+    tagged = {"Condition": {"StringEquals": {"aws:RequestTag/team": "ml"}}}
+    conditional_allows = policy(*({**statement, **tagged} for statement in TRAINING_POLICY["Statement"]))
+    assert check_definition(flow, [conditional_allows]) == []
+    conditional_deny = {"Effect": "Deny", "Action": "*", "Resource": "*", **tagged}
+    assert check_definition(flow, [TRAINING_POLICY, policy(conditional_deny)]) == []
+    assert len(check_definition(flow, [policy(conditional_deny)])) == len(required_permissions(flow))

@@ -1,4 +1,4 @@
-"""AWS calls made as a role (role_calls.RoleCalls): the mapping, and the authorization on moto's server.
+"""AWS calls made as a role (role_calls.RoleCalls), authorized on moto's server.
 
 The policies are shaped like the synthesized template's EvaluatePredictions role: ``s3:ListBucket``
 on the artifacts bucket under an ``s3:prefix`` condition, ``s3:GetObject`` on ``transform/*``,
@@ -22,8 +22,9 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from local_mode.checks.role_access import S3_OPERATIONS, RoleAccess
-from local_mode.checks.role_calls import OPERATIONS, Call, RoleCalls, UnmappedOperation, iam_prefix
+from local_mode.checks.call_permissions import UnmappedOperation
+from local_mode.checks.role_access import RoleAccess
+from local_mode.checks.role_calls import RoleCalls
 from local_mode.cloud import moto_deploy
 from local_mode.cloud.lambdas import LocalLambda
 from local_mode.cloud.moto_hooks import TaskContext, lambda_error_payload
@@ -45,107 +46,6 @@ TRUST = {
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
     ],
 }
-
-
-def call(service: str, operation: str, **params: Any) -> Call:
-    prefix = iam_prefix(botocore.session.get_session().get_service_model(service))
-    return Call(service, operation, params, prefix, REGION, ACCOUNT)
-
-
-def needs(service: str, operation: str, **params: Any) -> list[tuple[str, str]]:
-    return [
-        (n.action, n.resource) for n in OPERATIONS[service][operation](call(service, operation, **params))
-    ]
-
-
-# --- the mapping ------------------------------------------------------------------------------
-
-
-def test_every_mapped_operation_is_one_of_the_services_api() -> None:
-    session = botocore.session.get_session()
-    for service, operations in OPERATIONS.items():
-        model = session.get_service_model(service)
-        assert set(operations) <= set(model.operation_names), service
-    assert set(session.get_service_model("s3").operation_names) >= S3_OPERATIONS
-
-
-def test_iam_prefix_is_the_services_signing_name() -> None:
-    session = botocore.session.get_session()
-    prefixes = {s: iam_prefix(session.get_service_model(s)) for s in OPERATIONS}
-    assert prefixes == {
-        "dynamodb": "dynamodb",
-        "sagemaker": "sagemaker",
-        "sagemaker-runtime": "sagemaker",
-        "stepfunctions": "states",
-        "sns": "sns",
-        "kms": "kms",
-        "lambda": "lambda",
-        "sts": "sts",
-        "s3": "s3",
-    }
-
-
-def test_dynamodb_resources_are_the_table_or_its_index() -> None:
-    assert needs("dynamodb", "GetItem", TableName=TABLE, Key={}) == [("dynamodb:GetItem", TABLE_ARN)]
-    assert needs("dynamodb", "Query", TableName=TABLE, IndexName="by-status") == [
-        ("dynamodb:Query", f"{TABLE_ARN}/index/by-status")
-    ]
-    assert needs("dynamodb", "Query", TableName=TABLE_ARN) == [("dynamodb:Query", TABLE_ARN)]
-    assert needs("dynamodb", "BatchGetItem", RequestItems={TABLE: {}, "other": {}}) == [
-        ("dynamodb:BatchGetItem", TABLE_ARN),
-        ("dynamodb:BatchGetItem", TABLE_ARN.replace(TABLE, "other")),
-    ]
-
-
-def test_dynamodb_transactions_are_authorized_per_item_action() -> None:
-    items = [
-        {"Update": {"TableName": TABLE, "Key": {}}},
-        {"Put": {"TableName": TABLE, "Item": {}}},
-        {"ConditionCheck": {"TableName": TABLE, "Key": {}}},
-        {"Delete": {"TableName": TABLE, "Key": {}}},
-    ]
-    assert [a for a, _ in needs("dynamodb", "TransactWriteItems", TransactItems=items)] == [
-        "dynamodb:UpdateItem",
-        "dynamodb:PutItem",
-        "dynamodb:ConditionCheckItem",
-        "dynamodb:DeleteItem",
-    ]
-    assert needs("dynamodb", "TransactGetItems", TransactItems=[{"Get": {"TableName": TABLE}}]) == [
-        ("dynamodb:GetItem", TABLE_ARN)
-    ]
-
-
-def test_sagemaker_names_are_lowercased_and_a_passed_role_needs_pass_role() -> None:
-    assert needs("sagemaker", "CreateModel", ModelName="Mnist-CNN", ExecutionRoleArn=ROLE) == [
-        ("sagemaker:CreateModel", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/mnist-cnn"),
-        ("iam:PassRole", ROLE),
-    ]
-    assert needs("sagemaker", "DescribeEndpoint", EndpointName="Live") == [
-        ("sagemaker:DescribeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/live")
-    ]
-    assert needs("sagemaker-runtime", "InvokeEndpoint", EndpointName="Live", Body=b"") == [
-        ("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/live")
-    ]
-    tuning = {"TrainingJobDefinition": {"RoleArn": ROLE}}
-    assert needs("sagemaker", "CreateHyperParameterTuningJob", HyperParameterTuningJobName="T", **tuning)[
-        1
-    ] == ("iam:PassRole", ROLE)
-
-
-def test_other_services_resources() -> None:
-    machine = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Training"
-    assert needs("stepfunctions", "StartExecution", stateMachineArn=machine) == [
-        ("states:StartExecution", machine)
-    ]
-    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:notifications"
-    assert needs("sns", "Publish", TopicArn=topic, Message="m") == [("sns:Publish", topic)]
-    assert needs("lambda", "Invoke", FunctionName=FUNCTION, Qualifier="live") == [
-        ("lambda:InvokeFunction", f"{FUNCTION_ARN}:live")
-    ]
-    assert needs("sts", "GetCallerIdentity") == []
-    assert needs("s3", "ListBuckets") == [("s3:ListAllMyBuckets", "*")]
-    with pytest.raises(UnmappedOperation, match="KeyId"):
-        needs("kms", "Decrypt", CiphertextBlob=b"x")  # the key is inside the ciphertext
 
 
 # --- on the server --------------------------------------------------------------------------------

@@ -70,7 +70,8 @@ def test_a_training_job_without_metrics_is_summarized(
         "model_data_url": "s3://a/j/output/model.tar.gz",
         "final_metrics": expected,
     }
-    assert result.output["reached"] == "CreateModel"
+    # Then the step cache records the fresh job's result (pipeline_constructs/step_cache.py).
+    assert result.output["reached"] == "FreshTraining"
 
 
 def test_a_tuning_job_without_a_best_training_job_is_a_recorded_failure(
@@ -86,12 +87,13 @@ def test_a_tuning_job_without_a_best_training_job_is_a_recorded_failure(
     assert result.output["reached"] == "ErrorHasCause?"
 
 
+ENDPOINT_POLL = ["PollsLeft?", "UpdateRolledBack?", "EndpointState", "EndpointInService?"]
+
+
 def test_an_endpoint_without_a_config_name_is_polled_again(
     training_states: dict[str, Any], run_definition: RunDefinition
 ) -> None:
-    definition = subgraph(
-        training_states, "EndpointConfigKnown?", ["PollsLeft?", "EndpointState", "EndpointInService?"]
-    )
+    definition = subgraph(training_states, "EndpointConfigKnown?", ENDPOINT_POLL)
     result = run_definition(definition, {"endpoint": {"EndpointStatus": "Creating"}, "poll": {"polls": 3}})
     assert result.status == "SUCCEEDED", result.history[-1]
     assert result.output["reached"] == "CountPoll"
@@ -100,9 +102,7 @@ def test_an_endpoint_without_a_config_name_is_polled_again(
 def test_an_endpoint_in_service_on_the_new_config_is_promoted(
     training_states: dict[str, Any], run_definition: RunDefinition
 ) -> None:
-    definition = subgraph(
-        training_states, "EndpointConfigKnown?", ["PollsLeft?", "EndpointState", "EndpointInService?"]
-    )
+    definition = subgraph(training_states, "EndpointConfigKnown?", ENDPOINT_POLL)
     state = {
         "endpoint": {"EndpointStatus": "InService", "EndpointConfigName": "c2", "EndpointName": "e"},
         "poll": {"polls": 3},
@@ -111,7 +111,31 @@ def test_an_endpoint_in_service_on_the_new_config_is_promoted(
     result = run_definition(definition, state)
     assert result.status == "SUCCEEDED", result.history[-1]
     assert result.output["endpoint"] == {"status": "InService", "config": "c2"}
-    assert result.output["reached"] == "FindCurrentChampion"
+    # InService on the new config: autoscaling is registered (cdk.json's default), then the promotion.
+    assert result.output["reached"] == "RegisterScalableTarget"
+
+
+def test_an_update_rolled_back_by_an_alarm_is_a_recorded_failure(
+    training_states: dict[str, Any], run_definition: RunDefinition
+) -> None:
+    definition = subgraph(training_states, "EndpointConfigKnown?", [*ENDPOINT_POLL, "EndpointRolledBack"])
+    state = {
+        "endpoint": {
+            "EndpointStatus": "InService",
+            "EndpointConfigName": "c1",
+            "EndpointName": "e",
+            "FailureReason": "alarm fired",
+        },
+        "poll": {"polls": 3},
+        "attempt": {"endpoint_config_name": "c2"},
+    }
+    result = run_definition(definition, state)
+    assert result.status == "SUCCEEDED", result.history[-1]
+    assert result.output["error"] == {
+        "Error": "EndpointNotInService",
+        "Cause": "Endpoint update rolled back to config c1: alarm fired",
+    }
+    assert result.output["reached"] == "ErrorHasCause?"
 
 
 def test_an_error_without_a_cause_still_reaches_the_failure_handlers(

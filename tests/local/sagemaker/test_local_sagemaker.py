@@ -245,6 +245,31 @@ def test_max_wait_time_goes_with_spot_training_only(sagemaker: Any) -> None:
         )
 
 
+def test_a_warm_pool_is_refused_with_spot_training_and_kept_on_demand(sagemaker: Any) -> None:
+    client, _, code = sagemaker
+    warm = {
+        "InstanceType": "ml.m5.large",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 5,
+        "KeepAlivePeriodInSeconds": 600,
+    }
+    spot = {"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120}
+    with pytest.raises(SageMakerApiError, match="not supported with managed spot training") as error:
+        client.create_training_job(
+            training_request(
+                "train-warm-spot",
+                code,
+                EnableManagedSpotTraining=True,
+                StoppingCondition=spot,
+                ResourceConfig=warm,
+            )
+        )
+    assert error.value.code == "ValidationException"
+    client.create_training_job(training_request("train-warm", code, ResourceConfig=warm))
+    described = client.describe_training_job({"TrainingJobName": "train-warm"})
+    assert described["ResourceConfig"]["KeepAlivePeriodInSeconds"] == 600
+
+
 def test_max_runtime_stops_the_job_and_keeps_what_it_saved(sagemaker: Any) -> None:
     client, s3, code = sagemaker
     hyperparameters = {"sagemaker_program": "train.py", "sagemaker_submit_directory": code, "linger": "30"}

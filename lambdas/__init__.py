@@ -1,0 +1,1 @@
+"""The Lambda handlers of both workflows and what they share (one package: `lambdas.<module>` everywhere)."""
