@@ -207,3 +207,15 @@ def test_a_deploy_of_other_code_or_another_image_trains_again(stack: Stack, fiel
         after = run(stack, f"after-{field}")
     assert "Train" in jobs_started(stack, after)
     assert item_of(stack, after)["training_reused"] is False
+
+
+def test_a_tuning_job_is_reused_like_a_training_job(stack: Stack) -> None:
+    tuning = {"tuning": {"enabled": True, "max_jobs": 2, "max_parallel_jobs": 1}}
+    first = run(stack, "tune-first", tuning)
+    assert "Tune" in jobs_started(stack, first)
+
+    again = run(stack, "tune-again", tuning)
+
+    assert not {"Tune", "Train"} & set(jobs_started(stack, again))
+    assert item_of(stack, again)["training_reused"] is True
+    assert item_of(stack, again)["model_data_url"] == item_of(stack, first)["model_data_url"]
