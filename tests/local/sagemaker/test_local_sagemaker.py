@@ -13,12 +13,8 @@ import pytest
 import contract
 from local_mode.sagemaker.jobs.transform_jsonpath import JsonPath, JsonPathApplyError, JsonPathError
 from local_mode.sagemaker.local_sagemaker import SageMakerApiError
-from local_mode.sagemaker.serving.tfs_emulation import (
-    _csv_request,
-    _decimal,
-    _json_request,
-    find_model_versions,
-)
+from local_mode.sagemaker.serving.tfs_emulation import _csv_request, _json_request, find_model_versions
+from local_mode.sagemaker.serving.tfs_json import _decimal
 from tests.local.sagemaker.test_local_sagemaker_support import (
     BUCKET,
     FEATURES,
