@@ -24,8 +24,8 @@ $(PY_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	# The operator CLI (`mlpipeline`) reads lambdas/ and cdk.out from this checkout, and `contract`
-	# is the repository's own folder: editable.
+	# Editable: the repository's own packages (app, stacks, pipeline_constructs, local_mode, lambdas,
+	# contract, pipeline_cli) import from anywhere, and `mlpipeline` reads cdk.out from this checkout.
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 

@@ -90,6 +90,8 @@ APPROVAL_CHAMPION: Final = "approval_champion"
 DECIDED_BY: Final = "decided_by"
 DECIDED_AT: Final = "decided_at"
 DECISION_REASON: Final = "decision_reason"
+# Why a REJECTED model was rejected, in words: below the quality gate, or by whom and why at approval.
+REJECTION: Final = "rejection"
 
 
 def may_move(current: str, status: ModelStatus) -> bool:

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from rich.markup import escape
 from rich.table import Table
 
+from lambdas.approval_request import Decision
 from lambdas.model_registry import ModelStatus
 from pipeline_cli import approval as approvals
 from pipeline_cli import cost_groups
@@ -356,10 +357,7 @@ def approve(
     model was deployed after it was compared with the champion).
     """
     decision = approvals.approve(_backend(ctx, local, stack, region), name, reason)
-    console().print(
-        f"[green]approved[/] {escape(name)} as {escape(decision.decided_by)}: its run deploys it now.",
-        highlight=False,
-    )
+    _print_decision("[green]approved[/]", name, decision, "its run deploys it now.")
 
 
 @app.command(
@@ -376,9 +374,13 @@ def reject(
 ) -> None:
     """Reject a model waiting at manual approval: it is never deployed and its run ends (no retraining)."""
     decision = approvals.reject(_backend(ctx, local, stack, region), name, reason)
+    _print_decision("[red]rejected[/]", name, decision, "its run ends without deploying.")
+
+
+def _print_decision(verdict: str, name: str, decision: Decision, consequence: str) -> None:
+    """`<verdict> <model> as <who decided>: <what the model's run does now>`."""
     console().print(
-        f"[red]rejected[/] {escape(name)} as {escape(decision.decided_by)}: its run ends without deploying.",
-        highlight=False,
+        f"{verdict} {escape(name)} as {escape(decision.decided_by)}: {consequence}", highlight=False
     )
 
 

@@ -23,17 +23,17 @@ from constructs import Construct
 
 from lambdas.approval_request import REJECTED_ERROR, TIMEOUT_DECIDER
 from lambdas.attempt_state import ATTEMPT
-from lambdas.model_registry import DECIDED_AT, DECIDED_BY, DECISION_REASON, ModelStatus
+from lambdas.model_registry import DECIDED_AT, DECIDED_BY, DECISION_REASON, REJECTION, ModelStatus
 
 from .workflow_steps import (
     ERROR_PATH,
-    HANDLER_ERROR_PATH,
     LAMBDA_TRANSIENT,
     NOW,
     RegistrySteps,
     catch_all,
+    dynamo_format,
     dynamo_string,
-    notify,
+    notify_rejected_and_fail,
     retry_transient,
 )
 
@@ -110,8 +110,8 @@ class ApprovalGate(Construct):
             ModelStatus.APPROVED,
             attributes=self._decision_attributes(),
             expected=ModelStatus.PENDING_APPROVAL,
+            failure=self._on_failure,
         )
-        catch_all(record, self._on_failure)
         return record
 
     def _reviewer_rejected(self) -> sfn.Pass:
@@ -141,39 +141,30 @@ class ApprovalGate(Construct):
             "RecordApprovalRejected",
             ModelStatus.REJECTED,
             attributes={
-                "rejection": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.format(
-                        "rejected by {}: {}",
-                        sfn.JsonPath.string_at(f"{DECISION_PATH}.decided_by"),
-                        sfn.JsonPath.string_at(f"{DECISION_PATH}.reason"),
-                    )
+                REJECTION: dynamo_format(
+                    "rejected by {}: {}", f"{DECISION_PATH}.decided_by", f"{DECISION_PATH}.reason"
                 ),
                 **self._decision_attributes(),
             },
             # Also from EVALUATED: a timeout (or a reviewer) may beat RequestApproval's own write.
             expected=(ModelStatus.PENDING_APPROVAL, ModelStatus.EVALUATED),
+            failure=self._on_failure,
         )
-        catch_all(record, self._on_failure)
-        announce = notify(
-            self,
-            "NotifyApprovalRejected",
-            topic=topic,
-            subject="ML pipeline: model rejected at approval",
-            message={
-                "event": "REJECTED",
-                "stage": "approval",
-                "execution": sfn.JsonPath.execution_id,
-                "model_name": sfn.JsonPath.string_at(ATTEMPT.model_name),
-                "decided_by": sfn.JsonPath.string_at(f"{DECISION_PATH}.decided_by"),
-                "reason": sfn.JsonPath.string_at(f"{DECISION_PATH}.reason"),
-            },
+        return record.next(
+            notify_rejected_and_fail(
+                self,
+                notify_id="NotifyApprovalRejected",
+                topic=topic,
+                subject="ML pipeline: model rejected at approval",
+                message={
+                    "event": "REJECTED",
+                    "stage": "approval",
+                    "execution": sfn.JsonPath.execution_id,
+                    "model_name": sfn.JsonPath.string_at(ATTEMPT.model_name),
+                    "decided_by": sfn.JsonPath.string_at(f"{DECISION_PATH}.decided_by"),
+                    "reason": sfn.JsonPath.string_at(f"{DECISION_PATH}.reason"),
+                },
+                fail_id="RejectedAtApproval",
+                cause="The model was rejected at manual approval (or no decision came in time)",
+            )
         )
-        fail = sfn.Fail(
-            self,
-            "RejectedAtApproval",
-            error="ModelRejected",
-            cause="The model was rejected at manual approval (or no decision came in time)",
-        )
-        # The decision is recorded: a notification that cannot be sent must not change the outcome.
-        catch_all(announce, fail, result_path=HANDLER_ERROR_PATH)
-        return record.next(announce).next(fail)

@@ -142,6 +142,18 @@ def modelled_error_codes(service: str) -> frozenset[str]:
     return frozenset(shape.name for shape in _service_model(service).error_shapes)
 
 
+@cache
+def _shapes_by_code(service: str) -> dict[str, str]:
+    shapes = _service_model(service).error_shapes
+    return {str(shape.metadata.get("error", {}).get("code", shape.name)): shape.name for shape in shapes}
+
+
+def error_shape(service: str, code: str) -> str:
+    """The error shape botocore's model of `service` declares for an error code on the wire (SNS's
+    `AuthorizationError` is `AuthorizationErrorException`); the code itself when it declares none."""
+    return _shapes_by_code(service).get(code, code)
+
+
 def sdk_error_names(sdk_service: str) -> frozenset[str]:
     """Every name an `aws-sdk:<sdk_service>:` Task can fail with (States.* aside)."""
     codes = modelled_error_codes(botocore_service(sdk_service))
@@ -150,6 +162,7 @@ def sdk_error_names(sdk_service: str) -> frozenset[str]:
 
 def sdk_task_error(sdk_service: str, code: str) -> str:
     """The error for an API error `code`: its own name when modelled, else the generic one."""
+    code = error_shape(botocore_service(sdk_service), code)
     if code in modelled_error_codes(botocore_service(sdk_service)):
         return sdk_error_name(sdk_service, code)
     return sdk_generic_error(sdk_service)
@@ -175,6 +188,7 @@ class OptimizedService:
         return f"{self.prefix}.{with_exception_suffix(code)}"
 
     def task_error(self, code: str) -> str:
+        code = error_shape(self.botocore_name, code)
         if code in modelled_error_codes(self.botocore_name):
             return self.error_name(code)
         return self.generic

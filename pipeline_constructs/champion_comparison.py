@@ -11,7 +11,6 @@ from __future__ import annotations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from contract import (
@@ -25,7 +24,7 @@ from lambdas.model_registry import ModelStatus
 
 from .sagemaker_tasks import evaluation_transform
 from .step_cache import CachedStep, StepCache
-from .workflow_steps import RegistrySteps, catch_all, dynamo_string, invoke_lambda
+from .workflow_steps import RegistrySteps, catch_all, dynamo_format, dynamo_string, invoke_lambda
 
 CANDIDATE_PATH = "$.candidate_transform"
 CHAMPION_PATH = "$.champion_transform"
@@ -178,16 +177,14 @@ def unless_same_as_champion(
         ModelStatus.SAME_AS_CHAMPION,
         attributes={
             "same_as": dynamo_string("$.champion.model_name"),
-            "note": tasks.DynamoAttributeValue.from_string(
-                sfn.JsonPath.format(
-                    "nothing to deploy: the same model as the deployed champion {} (training reused {})",
-                    sfn.JsonPath.string_at("$.champion.model_name"),
-                    sfn.JsonPath.string_at("$.training.source_job"),
-                )
+            "note": dynamo_format(
+                "nothing to deploy: the same model as the deployed champion {} (training reused {})",
+                "$.champion.model_name",
+                "$.training.source_job",
             ),
         },
+        failure=on_failure,
     )
-    catch_all(record, on_failure)
     say_so = sfn.Pass(
         scope,
         "NothingToDeploy",

@@ -14,25 +14,18 @@ from lambdas.model_registry import (
     STATUS_INDEX_SORT_KEY,
 )
 
+from .tables import EncryptedTable
 
-class ModelRegistry(Construct):
+
+class ModelRegistry(EncryptedTable):
     """On-demand table with point-in-time recovery; `by-status` answers "which model is deployed"."""
 
+    partition_key = PARTITION_KEY
+    deletion_protection = True
+    removal_policy = RemovalPolicy.RETAIN
+
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
-        super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            deletion_protection=True,
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        super().__init__(scope, construct_id, key=key)
         self.table.add_global_secondary_index(
             index_name=STATUS_INDEX,
             partition_key=dynamodb.Attribute(

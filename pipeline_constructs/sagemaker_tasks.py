@@ -9,7 +9,7 @@ listed here, for the workflow to attach to its role.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_ec2 as ec2
@@ -37,6 +37,33 @@ def _merge(state: Mapping[str, Any], extra_parameters: Mapping[str, Any]) -> dic
     kept = {k: v for k, v in rendered.get("Parameters", {}).items() if k.removesuffix(".$") not in replaced}
     rendered["Parameters"] = {**kept, **extra_parameters}
     return rendered
+
+
+# The mixin's bases, for the type checker only: at run time it must not be a jsii class itself,
+# so that jsii sees its `_when_bound_to_graph` as the task's override.
+if TYPE_CHECKING:
+    _TaskBase = sfn.TaskStateBase
+else:
+    _TaskBase = object
+
+
+class _GrantsAddTags(_TaskBase):
+    """A native Create task whose request carries tags: it needs sagemaker:AddTags on what it creates.
+
+    Listed before the construct in the bases; `__init__` calls `_grant_add_tags` after the construct's.
+    """
+
+    _tagging: list[iam.PolicyStatement]
+
+    def _grant_add_tags(self, resource_type: str, name: str = "*") -> None:
+        # None without tags (a construct built outside the app): no AddTags either.
+        tagged = request_tags(self, model_name_path=None) is not None
+        self._tagging = [add_tags_statement(self, resource_type, name)] if tagged else []
+
+    def _when_bound_to_graph(self, graph: sfn.StateGraph) -> None:
+        super()._when_bound_to_graph(graph)
+        for statement in self._tagging:  # next to the construct's own Create* grant
+            graph.register_policy_statement(statement)
 
 
 class SpotTrainingJob(tasks.SageMakerCreateTrainingJob):
@@ -97,7 +124,7 @@ class JoinedTransformJob(tasks.SageMakerCreateTransformJob):
         return _merge(rendered, {**self._extra, **_tags_parameter(self, model_name)})
 
 
-class CapturingEndpointConfig(tasks.SageMakerCreateEndpointConfig):
+class CapturingEndpointConfig(_GrantsAddTags, tasks.SageMakerCreateEndpointConfig):
     """CreateEndpointConfig with a `DataCaptureConfig`, which the construct cannot set.
 
     The config only names the capture destination and key; the endpoint writes the files as the
@@ -116,12 +143,7 @@ class CapturingEndpointConfig(tasks.SageMakerCreateEndpointConfig):
         super().__init__(scope, construct_id, **props)
         self._extra = {"DataCaptureConfig": dict(data_capture)} if data_capture else {}
         self._serverless = dict(serverless) if serverless else None
-        self._tagging = _add_tags_statements(self, "endpoint-config")
-
-    def _when_bound_to_graph(self, graph: sfn.StateGraph) -> None:
-        super()._when_bound_to_graph(graph)
-        for statement in self._tagging:  # next to the construct's own Create* grant
-            graph.register_policy_statement(statement)
+        self._grant_add_tags("endpoint-config")
 
     def to_state_json(self, *args: Any) -> dict[str, Any]:
         rendered = super().to_state_json(*args)
@@ -138,24 +160,19 @@ class CapturingEndpointConfig(tasks.SageMakerCreateEndpointConfig):
         return rendered
 
 
-class TaggedModel(tasks.SageMakerCreateModel):
+class TaggedModel(_GrantsAddTags, tasks.SageMakerCreateModel):
     """CreateModel with the cost allocation tags (cost_tags.py) and the AddTags they need."""
 
     def __init__(self, scope: Construct, construct_id: str, **props: Any) -> None:
         super().__init__(scope, construct_id, **props)
-        self._tagging = _add_tags_statements(self, "model")
-
-    def _when_bound_to_graph(self, graph: sfn.StateGraph) -> None:
-        super()._when_bound_to_graph(graph)
-        for statement in self._tagging:  # next to the construct's own Create* grant
-            graph.register_policy_statement(statement)
+        self._grant_add_tags("model")
 
     def to_state_json(self, *args: Any) -> dict[str, Any]:
         rendered = super().to_state_json(*args)
         return _merge(rendered, _tags_parameter(self, rendered["Parameters"].get("ModelName.$")))
 
 
-class TaggedEndpoint(tasks.SageMakerCreateEndpoint):
+class TaggedEndpoint(_GrantsAddTags, tasks.SageMakerCreateEndpoint):
     """CreateEndpoint with the cost allocation tags of the model it is created for.
 
     Tags are given at creation only: a later blue/green update keeps the endpoint's tags, so its
@@ -166,12 +183,7 @@ class TaggedEndpoint(tasks.SageMakerCreateEndpoint):
     def __init__(self, scope: Construct, construct_id: str, *, model_name_path: str, **props: Any) -> None:
         super().__init__(scope, construct_id, **props)
         self._model_name_path = model_name_path
-        self._tagging = _add_tags_statements(self, "endpoint", str(props["endpoint_name"]).lower())
-
-    def _when_bound_to_graph(self, graph: sfn.StateGraph) -> None:
-        super()._when_bound_to_graph(graph)
-        for statement in self._tagging:  # next to the construct's own Create* grant
-            graph.register_policy_statement(statement)
+        self._grant_add_tags("endpoint", str(props["endpoint_name"]).lower())
 
     def to_state_json(self, *args: Any) -> dict[str, Any]:
         return _merge(super().to_state_json(*args), _tags_parameter(self, self._model_name_path))
@@ -181,13 +193,6 @@ def _tags_parameter(scope: Construct, model_name_path: str | None) -> dict[str, 
     """`{"Tags": ...}` for a Create request made in scope's stack (empty outside the app)."""
     tags = request_tags(scope, model_name_path=model_name_path)
     return {} if tags is None else {"Tags": tags}
-
-
-def _add_tags_statements(task: Construct, resource_type: str, name: str = "*") -> list[iam.PolicyStatement]:
-    """A Create request with tags needs sagemaker:AddTags on what it creates (none without tags)."""
-    if request_tags(task, model_name_path=None) is None:
-        return []
-    return [add_tags_statement(task, resource_type, name)]
 
 
 def data_capture_config(*, destination_uri: str, kms_key_arn: str, sampling_percent: int) -> dict[str, Any]:

@@ -17,38 +17,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_cdk import RemovalPolicy
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.step_cache import PARTITION_KEY, TTL_ATTRIBUTE
 
+from .tables import EncryptedTable
 from .workflow_steps import invoke_lambda
 
 CACHE_SETTINGS_PATH = "$.run.cache"
 
 
-class StepCacheTable(Construct):
+class StepCacheTable(EncryptedTable):
     """One item per cached step result, keyed by its content digest; DynamoDB's TTL deletes old ones."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
-        super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
-            self,
-            "Table",
-            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            time_to_live_attribute=TTL_ATTRIBUTE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            # Every entry can be recomputed by running its job again: nothing to keep.
-            removal_policy=RemovalPolicy.DESTROY,
-        )
+    partition_key = PARTITION_KEY
+    time_to_live_attribute = TTL_ATTRIBUTE
+    # Every entry can be recomputed by running its job again: nothing to keep.
+    removal_policy = RemovalPolicy.DESTROY
 
 
 @dataclass(frozen=True)

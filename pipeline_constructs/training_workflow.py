@@ -23,7 +23,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from lambdas.attempt_state import ATTEMPT, ATTEMPT_PATH
-from lambdas.model_registry import ModelStatus
+from lambdas.model_registry import REJECTION, ModelStatus
 
 from .approval_gate import ApprovalGate
 from .cached_preprocessing import cached_preprocess
@@ -41,12 +41,13 @@ from .workflow_steps import (
     RegistrySteps,
     begin,
     catch_all,
+    dynamo_format,
     dynamo_number,
     dynamo_string,
     guard_error_cause,
     invoke_lambda,
-    notify,
     notify_and_fail,
+    notify_rejected_and_fail,
     retry_transient,
 )
 
@@ -369,16 +370,12 @@ class TrainingWorkflow(Construct):
             "RecordRejected",
             ModelStatus.REJECTED,
             attributes={
-                "rejection": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.format(
-                        "{} {} below the gate",
-                        sfn.JsonPath.string_at("$.run.gate.metric"),
-                        sfn.JsonPath.string_at("$.evaluation.candidate.metric"),
-                    )
+                REJECTION: dynamo_format(
+                    "{} {} below the gate", "$.run.gate.metric", "$.evaluation.candidate.metric"
                 )
             },
+            failure=self._attempt_failure,
         )
-        catch_all(record, self._attempt_failure)
         retry = sfn.Pass(
             self,
             "NextAttempt",
@@ -388,9 +385,9 @@ class TrainingWorkflow(Construct):
         reshape = sfn.Pass(
             self, "CarryAttemptNumber", input_path="$.next.value", result_path="$.next_attempt"
         )
-        give_up = notify(
+        give_up = notify_rejected_and_fail(
             self,
-            "NotifyRejected",
+            notify_id="NotifyRejected",
             topic=self._topic,
             subject="ML pipeline: model rejected",
             message={
@@ -402,21 +399,16 @@ class TrainingWorkflow(Construct):
                 "threshold": sfn.JsonPath.number_at("$.run.gate.threshold"),
                 "attempts": sfn.JsonPath.number_at(ATTEMPT.number),
             },
-        )
-        fail = sfn.Fail(
-            self,
-            "ModelRejected",
-            error="ModelRejected",
+            fail_id="ModelRejected",
             cause="No attempt passed the quality gate within max_attempts",
         )
-        catch_all(give_up, fail, result_path=HANDLER_ERROR_PATH)
         return record.next(
             sfn.Choice(self, "AttemptsLeft?", comment="Bounded retrain loop")
             .when(
                 sfn.Condition.number_less_than_json_path(ATTEMPT.number, "$.run.gate.max_attempts"),
                 retry.next(reshape).next(plan),
             )
-            .otherwise(give_up.next(fail))
+            .otherwise(give_up)
         )
 
     def _quality_gate(self, *, passed: sfn.IChainable, rejected: sfn.IChainable) -> sfn.IChainable:

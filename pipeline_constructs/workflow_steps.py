@@ -76,6 +76,8 @@ ERROR_PATH = "$.error"
 # Where a failure handler's own error goes, so it never hides the failure being handled.
 HANDLER_ERROR_PATH = "$.handler_error"
 NOW = "$$.State.EnteredTime"
+# How a run whose model was rejected (at the quality gate or at approval) fails.
+MODEL_REJECTED_ERROR = "ModelRejected"
 
 
 def retry_transient(
@@ -115,6 +117,13 @@ def dynamo_number(path: str) -> tasks.DynamoAttributeValue:
 def dynamo_string(path: str) -> tasks.DynamoAttributeValue:
     """A string from the state data (or the context object, `$$.`)."""
     return tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at(path))
+
+
+def dynamo_format(template: str, *paths: str) -> tasks.DynamoAttributeValue:
+    """A string of the state data's values at `paths`, each in a `{}` of `template` (States.Format)."""
+    return tasks.DynamoAttributeValue.from_string(
+        sfn.JsonPath.format(template, *(sfn.JsonPath.string_at(path) for path in paths))
+    )
 
 
 class RegistrySteps:
@@ -161,9 +170,10 @@ class RegistrySteps:
         model_name_path: str | None = None,
         comment: str | None = None,
         expected: ModelStatus | tuple[ModelStatus, ...] | None = None,
+        failure: sfn.IChainable | None = None,
     ) -> tasks.DynamoUpdateItem:
         """Move one model to `status`, setting the given attributes in the same write (only from
-        `expected` when given)."""
+        `expected` when given); a failure that outlasts the retries goes to `failure` when given."""
         write = status_write(
             status,
             now=dynamo_string(NOW),
@@ -184,6 +194,8 @@ class RegistrySteps:
             result_path=sfn.JsonPath.DISCARD,
         )
         retry_transient(task, DYNAMODB_TRANSIENT)
+        if failure is not None:
+            catch_all(task, failure)
         return task
 
     def find_deployed(self, construct_id: str, *, result_path: str) -> tasks.CallAwsService:
@@ -285,6 +297,24 @@ def notify_and_fail(scope: Construct, *, topic: sns.ITopic, workflow: str, fail_
     catch_all(announce, fail, result_path=HANDLER_ERROR_PATH)
     announce.next(fail)
     return announce
+
+
+def notify_rejected_and_fail(
+    scope: Construct,
+    *,
+    notify_id: str,
+    topic: sns.ITopic,
+    subject: str,
+    message: Mapping[str, Any],
+    fail_id: str,
+    cause: str,
+) -> sfn.Chain:
+    """Publish a rejection (`message`), then fail the execution with MODEL_REJECTED_ERROR and `cause`."""
+    announce = notify(scope, notify_id, topic=topic, subject=subject, message=message)
+    fail = sfn.Fail(scope, fail_id, error=MODEL_REJECTED_ERROR, cause=cause)
+    # The rejection is recorded: a notification that cannot be sent must not change the outcome.
+    catch_all(announce, fail, result_path=HANDLER_ERROR_PATH)
+    return announce.next(fail)
 
 
 def invoke_lambda(

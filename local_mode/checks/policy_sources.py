@@ -147,6 +147,11 @@ class PolicySnapshot:
         )
         return result
 
+    def topic_key(self, topic_arn: str) -> str | None:
+        """The KMS key (id, ARN or alias) an SNS topic encrypts messages with; None when it does not."""
+        result: str | None = self._once(("topic-key", topic_arn), lambda: self._read_topic_key(topic_arn))
+        return result
+
     def resource_policy(self, kind: str, arn: str) -> Policy | None:
         """A ``topic``'s (SNS) or a ``function``'s (Lambda) policy (None: no such resource, or no policy)."""
         if kind not in ("topic", "function"):
@@ -216,6 +221,13 @@ class PolicySnapshot:
         except ClientError:
             return key_id, None  # an unknown key: nothing allows its use
         return arn, policy_document(policy)
+
+    def _read_topic_key(self, arn: str) -> str | None:
+        try:
+            attributes = self._admin("sns").get_topic_attributes(TopicArn=arn)["Attributes"]
+        except ClientError:
+            return None  # no such topic: the publish itself fails
+        return attributes.get("KmsMasterKeyId") or None
 
     def _read_resource_policy(self, kind: str, arn: str) -> Policy | None:
         try:

@@ -47,11 +47,20 @@ from local_mode.checks.access_policy import (
 from local_mode.checks.call_permissions import OPERATIONS, Call, Need, UnmappedOperation, service_prefix
 from local_mode.checks.role_access import S3_OPERATIONS, RoleAccess, RoleSession
 
-__all__ = ["RoleCalls", "UnmappedOperation"]
+__all__ = ["RoleCalls", "UnmappedOperation", "refusal_code"]
 
 # service → (error code, HTTP status) of its refusal
 _DENIED: Final = {"s3": ("AccessDenied", 403), "sns": ("AuthorizationError", 403)}
 _DEFAULT_DENIED: Final = ("AccessDeniedException", 400)
+
+
+def refusal_code(service: str, action: str = "") -> tuple[str, int]:
+    """The error code and HTTP status with which `service` (botocore's name) refuses a request whose
+    authorization of `action` failed: SNS answers a refused use of the topic's key with
+    ``KMSAccessDenied`` (SNS API reference, Publish, "Errors")."""
+    if service == "sns" and action.startswith("kms:"):
+        return "KMSAccessDenied", 400
+    return _DENIED.get(service, _DEFAULT_DENIED)
 
 
 # --- acting as the role -------------------------------------------------------------------------------
@@ -174,10 +183,11 @@ class RoleCalls:
     ) -> None:
         """Raise what botocore raises for AWS's refusal unless the role may make this call."""
         region = client.meta.region_name if client is not None else None
-        message = self.denial(service, operation, params, region=region)
-        if message is None:
+        refused = self.refused(service, operation, params, region=region)
+        if refused is None:
             return
-        code, status = _DENIED.get(service, _DEFAULT_DENIED)
+        action, message = refused
+        code, status = refusal_code(service, action)
         response: dict[str, Any] = {
             "Error": {"Code": code, "Message": message},
             "ResponseMetadata": {"HTTPStatusCode": status},
@@ -192,12 +202,20 @@ class RoleCalls:
 
         Raises `UnmappedOperation` for a call it cannot map.
         """
+        refused = self.refused(service, operation, params, region=region)
+        return None if refused is None else refused[1]
+
+    def refused(
+        self, service: str, operation: str, params: Mapping[str, Any], *, region: str | None = None
+    ) -> tuple[str, str] | None:
+        """(IAM action, AWS's message) of the first authorization of this call refused, else None."""
         with _reading():
             if service == "s3" and operation in S3_OPERATIONS:
-                return self.session().denial(operation, params)  # bucket policy and SSE-KMS too
+                message = self.session().denial(operation, params)  # bucket policy and SSE-KMS too
+                return None if message is None else ("s3", message)
             for request, decision in self.decisions(service, operation, params, region=region):
                 if not decision.allowed:
-                    return self._message(service, request, decision)
+                    return request.action, self.message(service, request, decision)
         return None
 
     def decisions(
@@ -211,19 +229,55 @@ class RoleCalls:
         call = Call(
             service, operation, params, service_prefix(service), region or session.region, session.account_id
         )
-        found = []
         with _reading():
-            for need in resolver(call):
-                request = AccessRequest(
-                    principal=session.principal,
-                    action=need.action,
-                    resource=need.resource,
-                    account_id=session.account_id,
-                    principal_arn=self.role_arn,
-                    context={**session.global_context(), "aws:RequestedRegion": call.region, **need.context},
-                )
-                found.append((request, self._decide(session, need, request)))
-        return found
+            needs = [n for need in resolver(call) for n in (need, *self.implied(need, region=call.region))]
+            return [self.decide(need, region=call.region) for need in needs]
+
+    def implied(self, need: Need, *, region: str | None = None) -> list[Need]:
+        """What AWS authorizes as the caller besides `need`, for the same request.
+
+        Publishing to a topic with server-side encryption uses the topic's KMS key as the publisher
+        (SNS Developer Guide, "Configuring AWS KMS permissions": publishers need
+        ``kms:GenerateDataKey*`` and ``kms:Decrypt`` on the key), through SNS.
+        """
+        if need.action != "sns:Publish" or need.resource == "*":
+            return []
+        session = self.session()
+        with _reading():
+            key_id = session.policies.topic_key(need.resource)
+            # The AWS managed key aws/sns lets every principal of the account use it through SNS.
+            if key_id is None or key_id.endswith("alias/aws/sns"):
+                return []
+            key_arn, _ = session.key(key_id)
+        context: dict[str, ContextValue] = {
+            "kms:ViaService": f"sns.{region or session.region}.amazonaws.com",
+            "kms:CallerAccount": session.account_id,
+        }
+        return [Need(action, key_arn, "key", context) for action in ("kms:GenerateDataKey", "kms:Decrypt")]
+
+    def decide(
+        self, need: Need, *, region: str | None = None, partial: bool = False
+    ) -> tuple[AccessRequest, Decision]:
+        """AWS's decision on one authorization of this session (identity and resource policies).
+
+        ``partial``: the resource is a pattern (``*`` where the caller cannot name it), decided as
+        `access_policy` decides a partial request."""
+        session = self.session()
+        with _reading():
+            request = AccessRequest(
+                principal=session.principal,
+                action=need.action,
+                resource=need.resource,
+                account_id=session.account_id,
+                principal_arn=self.role_arn,
+                context={
+                    **session.global_context(),
+                    "aws:RequestedRegion": region or session.region,
+                    **need.context,
+                },
+                partial=partial,
+            )
+            return request, self._decide(session, need, request)
 
     def _unmapped(self, service: str, operation: str) -> UnmappedOperation:
         return UnmappedOperation(
@@ -245,8 +299,9 @@ class RoleCalls:
         return session.policies.resource_policy(need.policy, need.resource)
 
     @staticmethod
-    def _message(service: str, request: AccessRequest, decision: Decision) -> str:
-        if service == "sns":  # SNS spells its actions "SNS:Publish" in its messages
+    def message(service: str, request: AccessRequest, decision: Decision) -> str:
+        """AWS's AccessDenied message for a refused request to `service` (botocore's name)."""
+        if service == "sns" and request.action.startswith("sns:"):  # SNS spells them "SNS:Publish"
             shown = "SNS:" + request.action.split(":", 1)[1]
             decision = dataclasses.replace(decision, reason=decision.reason.replace(request.action, shown))
             request = dataclasses.replace(request, action=shown)

@@ -45,8 +45,14 @@ class Permission:
     context: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
-def task_permissions(resource: str, args: Mapping[str, Any], account: Account) -> list[Permission]:
-    """What Step Functions needs to run one Task: its ``Resource`` and ``Parameters``/``Arguments``."""
+def task_permissions(
+    resource: str, args: Mapping[str, Any], account: Account, *, polling: bool = True
+) -> list[Permission]:
+    """What Step Functions needs to run one Task: its ``Resource`` and ``Parameters``/``Arguments``.
+
+    ``polling=False``: only what the Task's request is authorized for, without what a ``.sync``
+    Task does afterwards (``Describe*``, ``Stop*`` on abort, the managed EventBridge rule).
+    """
     parts = resource.split(":", 6)
     if len(parts) < 6 or parts[0] != "arn":
         return []
@@ -64,7 +70,7 @@ def task_permissions(resource: str, args: Mapping[str, Any], account: Account) -
     derive = _OPTIMIZED.get((optimized_service, action.lower()))
     if derive is None:
         return _sdk_permissions(optimized_service, action, args, account)
-    return derive(args, account, pattern.startswith("sync"))
+    return derive(args, account, polling and pattern.startswith("sync"))
 
 
 # --- reading parameters ---------------------------------------------------------------------

@@ -9,9 +9,11 @@ every AWS call they make authorized as their execution role (`role_calls`); each
 queue subscribed, so tests can read notifications back.
 
 Before an execution starts, the state machine's definition is checked against its role's policies
-(`iam_check`); every SageMaker Task is served by the plug-in given to LocalCloud as `sagemaker`
-(`local_mode.sagemaker.tasks.SageMakerTasks`), its requests validated by its backend and its responses
-against the API model. This package does not import `local_mode.sagemaker` (tests/local/test_layout.py).
+(`iam_check`), and each Task's request, with the names the run computed, is authorized as that
+role when the Task runs (`task_calls`). Every SageMaker Task is served by the plug-in given to
+LocalCloud as `sagemaker` (`local_mode.sagemaker.tasks.SageMakerTasks`), its requests validated by
+its backend and its responses against the API model. This package does not import
+`local_mode.sagemaker` (tests/local/test_layout.py).
 
 moto's backends are process-global: one LocalCloud at a time per process.
 """
@@ -37,6 +39,7 @@ from botocore.exceptions import ClientError
 from local_mode.checks import iam_check
 from local_mode.checks.role_access import RoleAccess
 from local_mode.checks.role_calls import RoleCalls
+from local_mode.checks.task_calls import TaskCalls
 from local_mode.cloud import cdk_deploy, moto_deploy, service_events
 from local_mode.cloud.executions import (
     ExecutionResult,
@@ -47,7 +50,14 @@ from local_mode.cloud.executions import (
     wait_for_execution,
 )
 from local_mode.cloud.lambdas import LocalLambda
-from local_mode.cloud.moto_hooks import TaskContext, TaskError, TaskHooks, sdk_error_name
+from local_mode.cloud.moto_hooks import (
+    TaskContext,
+    TaskError,
+    TaskHooks,
+    refused_task_error,
+    resource_key,
+    sdk_error_name,
+)
 from local_mode.cloud.moto_server import ACCOUNT_ID, DEFAULT_REGION, FAKE_CREDENTIALS, MotoServer
 
 LOG = logging.getLogger(__name__)
@@ -75,7 +85,8 @@ class LocalCloud:
     deployed and closed with the cloud; `self.sagemaker` is then the backend it attached.
     `wait_cap_seconds` / `retry_interval_cap_seconds`: the longest a Wait state / a Retry interval
     really waits (None: as long as the definition says).
-    `check_iam`: check each state machine's definition against its role before its first run.
+    `check_iam`: check each state machine's definition against its role before its first run, and
+    authorize each Task's request as the role when it runs.
     `deploy_log`: where the CDK CLI's output goes (default: a scratch folder removed on close).
     """
 
@@ -141,6 +152,8 @@ class LocalCloud:
             self.state_machines = self.stack.physical_ids("AWS::StepFunctions::StateMachine")
             self._register_functions()
             self._observe_topics()
+            if self.check_iam_before_start:
+                self.hooks.authorizer = self._task_authorizer()
             if self._sagemaker_arg is not None:
                 self.attach_sagemaker(self._sagemaker_arg)
         except BaseException:
@@ -268,6 +281,36 @@ class LocalCloud:
             ]
             raise iam_check.IamCheckError(state_machine_arn, role, findings)
         self._iam_checked.add(state_machine_arn)
+
+    def _task_authorizer(self) -> Callable[[TaskContext, dict[str, Any]], TaskError | None]:
+        """Each Task's request authorized as its state machine's role, names resolved (`task_calls`)."""
+        roles: dict[str, str] = {}
+
+        def role_of(state_machine_arn: str) -> str:
+            if state_machine_arn not in roles:
+                roles[state_machine_arn] = self.client("stepfunctions").describe_state_machine(
+                    stateMachineArn=state_machine_arn
+                )["roleArn"]
+            return roles[state_machine_arn]
+
+        calls = TaskCalls(
+            RoleAccess(self.client, region=self.region, account_id=self.account_id),
+            role_of=role_of,
+            account=iam_check.Account(self.region, self.account_id, self.partition),
+        )
+
+        def authorize(context: TaskContext, parameters: dict[str, Any]) -> TaskError | None:
+            refused = calls.refusal(
+                state_machine_arn=context.state_machine_arn,
+                resource=context.resource,
+                parameters=parameters,
+                session_name=context.execution_name,
+            )
+            if refused is None:
+                return None
+            return refused_task_error(resource_key(context.resource), refused.code, refused.message)
+
+        return authorize
 
     # -- services acting on the stack --
 

@@ -164,6 +164,8 @@ class WaitRecord:
 Handler = Callable[[dict[str, Any], TaskContext], Any]
 LambdaHandler = Callable[[Any, TaskContext], Any]
 ErrorMapper = Callable[[Exception, TaskContext], "TaskError | None"]
+# A Task's request (its resolved Parameters) → the error the service refuses it with, or None.
+TaskAuthorizer = Callable[[TaskContext, dict[str, Any]], "TaskError | None"]
 
 
 @dataclass
@@ -289,6 +291,20 @@ def lambda_error_payload(exc: BaseException) -> dict[str, Any]:
     }
 
 
+class _ServiceRefusal(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def refused_task_error(key: str, code: str, message: str) -> TaskError:
+    """The error a Task fails with when the service refuses its request with `code` (e.g. IAM's
+    AccessDeniedException): named as the integration names that code (aws_error_names)."""
+    if key.startswith(("lambda:", "function:")):  # Lambda's Invoke refused: the service's error
+        return TaskError(aws_error_names.OPTIMIZED["lambda"].task_error(code), message)
+    return default_task_error(key, _ServiceRefusal(code, message))
+
+
 def default_task_error(key: str, exc: Exception) -> TaskError:
     """The error a handler's exception becomes when its registration gives no mapper.
 
@@ -352,6 +368,7 @@ class TaskHooks:
         self._injections: list[_Injection] = []
         self._invocations: list[TaskInvocation] = []
         self._waits: list[WaitRecord] = []
+        self.authorizer: TaskAuthorizer | None = None  # IAM on each Task's request (LocalCloud's)
 
     # -- registration --
 
@@ -386,6 +403,13 @@ class TaskHooks:
         return self._lambdas.get(function_name(function))
 
     # -- fault injection --
+
+    def authorize(self, context: TaskContext, parameters: Any) -> None:
+        """Raise the error the service refuses this Task's request with, if the authorizer refuses it."""
+        if self.authorizer is not None:
+            refused = self.authorizer(context, parameters if isinstance(parameters, dict) else {})
+            if refused is not None:
+                raise refused
 
     def inject(
         self,
@@ -635,6 +659,7 @@ def _service_eval_execution(self: StateTaskService, env: Any) -> None:
         attempt.call.hooked = registration is not None
         try:
             attempt.raise_injected()
+            hooks.authorize(attempt.context, raw_parameters)
             if registration is not None:
                 env.stack.append(registration.invoke(copy.deepcopy(raw_parameters), attempt.context))
                 # The handler already ran the whole integration pattern: only record success.
@@ -683,6 +708,7 @@ def _lambda_eval_execution(self: StateTaskLambda, env: Any) -> None:
         attempt.call.hooked = hooks.lambda_handler(self.resource.resource_arn) is not None
         try:
             attempt.raise_injected()
+            hooks.authorize(attempt.context, {})
             original(self, env)
         except TaskError as exc:
             raise attempt.task_failed(exc, lambda_function=True) from exc

@@ -29,6 +29,7 @@ from contract import PREPROCESSING_ENTRY_POINT, TRANSFORM_CHANNEL
 from lambdas.artifact_layout import CAPTURE_PREFIX
 from lambdas.model_registry import deployed_names, read_models
 from local_mode.demo.data import Variant, digits_images, write_digits_raw
+from local_mode.sagemaker.serving.data_capture import wait_for_capture_records
 from local_mode.session import LocalSession, open_session, write_session_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -171,20 +172,11 @@ class Demo:
 
         Capture is written after each answer, as SageMaker's is: wait (bounded) for every request.
         """
-        deadline = time.monotonic() + timeout
-        while (records := self._capture_records()) < self.invocations and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return records
-
-    def _capture_records(self) -> int:
-        bucket = str(self.outputs["ArtifactsBucketName"])
-        prefix = f"{CAPTURE_PREFIX}{self.outputs['EndpointName']}/"
-        records = 0
-        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                body = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-                records += sum(1 for line in body.splitlines() if line.strip())
-        return records
+        destination = f"s3://{self.outputs['ArtifactsBucketName']}/{CAPTURE_PREFIX}"
+        records = wait_for_capture_records(
+            self.s3, destination, str(self.outputs["EndpointName"]), count=self.invocations, timeout=timeout
+        )
+        return len(records)
 
     # -- registry --------------------------------------------------------------------------------
 

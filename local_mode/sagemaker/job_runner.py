@@ -3,8 +3,8 @@
 `LocalSageMaker` is the API: it validates each request (once), claims names, keeps the
 records, runs tuning's search and the endpoints' lifecycle. What a job *does* is a runner's:
 
-- `train(services, request, tuning_job_arn=..., interruption=...)`: one training job (or tuning
-  trial) run to its end; returns its final DescribeTrainingJob response;
+- `train(run)`: one training job (or tuning trial) run to its end, described by a `TrainingRun`
+  (the one way to hand a runner a training job); returns its final DescribeTrainingJob response;
 - `process(services, request)`: one processing job; its final DescribeProcessingJob;
 - `transform(services, request, model_data_url, role_arn)`: one batch transform job with the
   model's archive and execution role; its final DescribeTransformJob;
@@ -20,6 +20,7 @@ model archive), so a job acts as its execution role whichever runner runs it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from local_mode.sagemaker.jobs.batch_transform import TransformJob
@@ -28,20 +29,24 @@ from local_mode.sagemaker.jobs.processing_job import ProcessingJob
 from local_mode.sagemaker.jobs.training_job import SpotInterruption, TrainingJob
 from local_mode.sagemaker.serving.tfs_emulation import TfsModel
 
-__all__ = ["JobRunner", "SubprocessRunner"]
+__all__ = ["JobRunner", "SubprocessRunner", "TrainingRun"]
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One training job (or tuning trial) for a runner: the validated request, the services it runs
+    with, the tuning job it is a trial of, and the spot interruption a test injected into it."""
+
+    services: JobServices
+    request: dict[str, Any]
+    tuning_job_arn: str | None = None
+    interruption: SpotInterruption | None = None
 
 
 class JobRunner(Protocol):
     """What runs the jobs of a `LocalSageMaker` (see the module docstring)."""
 
-    def train(
-        self,
-        services: JobServices,
-        request: dict[str, Any],
-        *,
-        tuning_job_arn: str | None,
-        interruption: SpotInterruption | None,
-    ) -> dict[str, Any]: ...
+    def train(self, run: TrainingRun) -> dict[str, Any]: ...
 
     def process(self, services: JobServices, request: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -55,15 +60,10 @@ class JobRunner(Protocol):
 class SubprocessRunner:
     """The real jobs: scripts in subprocesses, models in the TF Serving emulation."""
 
-    def train(
-        self,
-        services: JobServices,
-        request: dict[str, Any],
-        *,
-        tuning_job_arn: str | None,
-        interruption: SpotInterruption | None,
-    ) -> dict[str, Any]:
-        return TrainingJob(services, request, tuning_job_arn=tuning_job_arn, interruption=interruption).run()
+    def train(self, run: TrainingRun) -> dict[str, Any]:
+        return TrainingJob(
+            run.services, run.request, tuning_job_arn=run.tuning_job_arn, interruption=run.interruption
+        ).run()
 
     def process(self, services: JobServices, request: dict[str, Any]) -> dict[str, Any]:
         return ProcessingJob(services, request).run()

@@ -32,7 +32,7 @@ from typing import Any
 from local_mode.sagemaker.api import Request, operation_methods
 from local_mode.sagemaker.api import api_operation as _api
 from local_mode.sagemaker.hosting import EndpointState, HostingApi, model_data_url
-from local_mode.sagemaker.job_runner import JobRunner, SubprocessRunner
+from local_mode.sagemaker.job_runner import JobRunner, SubprocessRunner, TrainingRun
 from local_mode.sagemaker.jobs.batch_transform import TransformJob
 from local_mode.sagemaker.jobs.job_services import JobServices, LogCallback
 from local_mode.sagemaker.jobs.local_tuning import run_tuning_job, validate_tuning_request
@@ -221,9 +221,7 @@ class LocalSageMaker(HostingApi, TaggingApi):
         return self._finish(
             self._training_jobs,
             name,
-            lambda: self.runner.train(
-                self.services, request, tuning_job_arn=tuning_job_arn, interruption=interruption
-            ),
+            lambda: self.runner.train(TrainingRun(self.services, request, tuning_job_arn, interruption)),
         )
 
     @_api("DescribeTrainingJob")

@@ -42,15 +42,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import contract
+from local_mode.sagemaker.job_runner import TrainingRun
 from local_mode.sagemaker.jobs.batch_transform import DataProcessing
 from local_mode.sagemaker.jobs.job_services import JobServices
 from local_mode.sagemaker.jobs.processing_job import processing_download_failed, processing_upload_failed
 from local_mode.sagemaker.jobs.s3_io import S3_ERRORS, S3TransferError, S3Uri, list_objects, relative_key
-from local_mode.sagemaker.jobs.training_job import (
-    SpotInterruption,
-    artifact_upload_failed,
-    data_download_failed,
-)
+from local_mode.sagemaker.jobs.training_job import artifact_upload_failed, data_download_failed
 from local_mode.sagemaker.jobs.transform_jsonpath import JsonPathApplyError
 from local_mode.sagemaker.local_sagemaker import LocalSageMaker
 from local_mode.sagemaker.serving.tfs_emulation import TfsModel
@@ -59,6 +56,7 @@ from local_mode.sagemaker.shapes import drop_none, echo_request, failure_reason,
 __all__ = [
     "InstantRunner",
     "InstantSageMaker",
+    "attempt",
     "jsonl",
     "prepared_records",
     "set_model_archive",
@@ -74,6 +72,13 @@ DEFAULT_METRICS: Final = {"loss": 0.05, "accuracy": 0.98, "val_loss": 0.06, "val
 HOLD_TIMEOUT: Final = 60.0  # the longest a held job or deployment waits
 
 NameMatcher = str | Callable[[str], bool]
+
+
+def attempt(number: int) -> Callable[[str], bool]:
+    """Matches the names of one retrain attempt's resources (``...-a{number}``) by their suffix: a
+    substring would also match a run id whose random part starts with ``a{number}``."""
+    suffix = f"-a{number}"
+    return lambda name: name.endswith(suffix)
 
 
 # --- the tiny model ---------------------------------------------------------------------------
@@ -309,14 +314,8 @@ class InstantRunner:
 
     # -- training ---------------------------------------------------------------------------------
 
-    def train(
-        self,
-        services: JobServices,
-        request: dict[str, Any],
-        *,
-        tuning_job_arn: str | None,
-        interruption: SpotInterruption | None,
-    ) -> dict[str, Any]:
+    def train(self, run: TrainingRun) -> dict[str, Any]:
+        services, request = run.services, run.request
         name = request["TrainingJobName"]
         output_path = request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
         model_uri = f"{output_path}/{name}/output/model.tar.gz"
@@ -359,7 +358,7 @@ class InstantRunner:
             {
                 **echo_request("DescribeTrainingJob", request),
                 "TrainingJobArn": services.arns("training-job", name),
-                "TuningJobArn": tuning_job_arn,
+                "TuningJobArn": run.tuning_job_arn,
                 "ModelArtifacts": {"S3ModelArtifacts": model_uri},
                 "TrainingJobStatus": status,
                 "SecondaryStatus": status,

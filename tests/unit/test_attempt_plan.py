@@ -22,6 +22,7 @@ from lambdas.attempt_plan import (
 from lambdas.attempt_state import TUNING_PARAMETER_RANGES, AttemptPlan
 from lambdas.execution_input import ProjectBuckets, validate_training_input
 from lambdas.lambda_env import FunctionMisconfigured
+from tests.support import instant_sagemaker
 from tests.unit.lambda_fixtures import ARTIFACTS_BUCKET, DATA_BUCKET, LambdaContextStub, training_defaults
 
 PREFIX = "tf2-digits"
@@ -276,3 +277,15 @@ def test_handler_needs_the_code_location(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("TRAINING_CODE_URI")
     with pytest.raises(FunctionMisconfigured, match="TRAINING_CODE_URI is not set"):
         attempt_plan.handler({"run": make_run(), "attempt": 1}, LambdaContextStub())
+
+
+def test_attempt_matcher_tells_attempts_apart_whatever_the_run_id() -> None:
+    """The workflow tests pick an attempt's models with `instant_sagemaker.attempt(n)`. A run id's random
+    part may start with ``a1`` (1 run in 256): the matcher must still tell attempt 2 from attempt 1."""
+    run = make_run()
+    run["run_id"] = "261129085012-a1f00d"
+    first, second = plan(run, 1), plan(run, 2)
+
+    assert all(instant_sagemaker.attempt(1)(first[key]) for key in ("model_name", "training_job_name"))
+    assert not any(instant_sagemaker.attempt(1)(second[key]) for key in ("model_name", "training_job_name"))
+    assert instant_sagemaker.attempt(2)(second["model_name"])

@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
-from typing import Any
 
 import boto3
 
 from lambdas.artifact_layout import CAPTURE_PREFIX
+from local_mode.sagemaker.serving.data_capture import read_capture_records, wait_for_capture_records
 from stacks.settings import CONTEXT_KEY, load_settings
 from tests.workflows.support import SAMPLE_FEATURES, Stack
 
 ROOT = Path(__file__).resolve().parents[2]
-# <prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl: SageMaker's layout of capture files.
-CAPTURE_KEY = re.compile(
-    r"^capture/(?P<endpoint>[^/]+)/(?P<variant>[^/]+)/\d{4}/\d{2}/\d{2}/\d{2}/[^/]+\.jsonl$"
-)
-
-
-def _capture_records(stack: Stack) -> list[dict[str, Any]]:
-    """Every record under the capture prefix of this endpoint, as Model Monitor lists and parses them."""
-    s3 = stack.cloud.client("s3")
-    prefix = f"{CAPTURE_PREFIX}{stack.endpoint_name}/"
-    records = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.artifacts_bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            assert CAPTURE_KEY.match(item["Key"]), item["Key"]
-            body = s3.get_object(Bucket=stack.artifacts_bucket, Key=item["Key"])["Body"].read().decode()
-            records += [json.loads(line) for line in body.splitlines() if line.strip()]
-    return records
+# The endpoint writes capture after answering (as SageMaker does, asynchronously): waits are bounded.
+CAPTURE_TIMEOUT_SECONDS = 10.0
 
 
 def test_invocations_through_the_runtime_api_are_captured(stack: Stack) -> None:
@@ -40,7 +24,8 @@ def test_invocations_through_the_runtime_api_are_captured(stack: Stack) -> None:
     sampling = settings.endpoint.data_capture.sampling_percent
     result = stack.run("training", {}, hint="captured")
     assert result.status == "SUCCEEDED", result.cause
-    before = len(_capture_records(stack))
+    s3, destination = stack.cloud.client("s3"), f"s3://{stack.artifacts_bucket}/{CAPTURE_PREFIX}"
+    before = len(read_capture_records(s3, destination, stack.endpoint_name))
     runtime = boto3.client(
         "sagemaker-runtime",
         endpoint_url=stack.sagemaker.server_url,
@@ -56,10 +41,9 @@ def test_invocations_through_the_runtime_api_are_captured(stack: Stack) -> None:
         for _ in range(3)
     ]
 
-    # The endpoint writes capture after answering (as SageMaker does, asynchronously): wait, bounded.
-    deadline = time.monotonic() + 10
-    while len(records := _capture_records(stack)[before:]) < len(answers) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    records = wait_for_capture_records(
+        s3, destination, stack.endpoint_name, count=before + len(answers), timeout=CAPTURE_TIMEOUT_SECONDS
+    )[before:]
 
     if sampling == 100:
         assert len(records) == len(answers)
@@ -82,4 +66,4 @@ def test_invocations_through_the_runtime_api_are_captured(stack: Stack) -> None:
     assert endpoint is not None
     summary = endpoint["DataCaptureConfig"]
     assert (summary["EnableCapture"], summary["CurrentSamplingPercentage"]) == (True, sampling)
-    assert summary["DestinationS3Uri"] == f"s3://{stack.artifacts_bucket}/{CAPTURE_PREFIX}"
+    assert summary["DestinationS3Uri"] == destination

@@ -19,6 +19,7 @@ from lambdas.model_registry import ModelStatus
 from local_mode.cloud.executions import ExecutionResult
 from pipeline_cli import approval
 from pipeline_cli.definitions import all_states, definition_by_workflow
+from tests.support.instant_sagemaker import NameMatcher, attempt
 from tests.workflows.support import (
     PERMANENT_ERROR,
     RAW_PREFIX,
@@ -73,7 +74,7 @@ class Scenario:
 
     champion: bool = False
     input: Callable[[Stack], dict[str, Any]] = lambda stack: {}
-    accuracy: tuple[tuple[str, float], ...] = ()
+    accuracy: tuple[tuple[NameMatcher, float], ...] = ()
     trigger: str | None = None  # a Task state to fail first (to reach a failure handler)
     approve: bool = False  # approve the model once it waits at manual approval
     setup: Callable[[Stack], object] | None = None  # runs before the faults are injected
@@ -124,7 +125,9 @@ SCENARIOS: Final[dict[str, dict[str, Scenario]]] = {
         "DeregisterScalableTarget": _champion_resized(autoscaled=True),
         "PromoteAndRetire": CHAMPION,
         # Attempt 1 misses the gate, attempt 2 passes.
-        "RecordRejected": Scenario(input=lambda s: {"gate": {"max_attempts": 2}}, accuracy=(("-a1", 0.5),)),
+        "RecordRejected": Scenario(
+            input=lambda s: {"gate": {"max_attempts": 2}}, accuracy=((attempt(1), 0.5),)
+        ),
         # Every attempt misses the gate.
         "NotifyRejected": Scenario(input=lambda s: {"gate": {"max_attempts": 1}}, accuracy=(("", 0.5),)),
         "NotifyFailure": Scenario(trigger=_trigger_for("training", "NotifyFailure", "ValidateInput")),

@@ -52,6 +52,22 @@ def without_alarm_publishing(template: dict[str, Any]) -> None:
     )
 
 
+def tagging_only_other_models(template: dict[str, Any]) -> None:
+    """The training workflow may create any model but tag only `model/other-project-*` ones: the
+    check before a run passes (that pattern may match a computed name); the run's request does not."""
+    [policy] = [
+        p
+        for k, p in resources_of(template, "AWS::IAM::Policy").items()
+        if k.startswith("TrainingWorkflowStateMachineRole")
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    [statement] = [s for s in statements if s["Action"] == ["sagemaker:AddTags", "sagemaker:CreateModel"]]
+    statement["Action"] = "sagemaker:CreateModel"
+    other_models = json.loads(json.dumps(statement["Resource"]).replace(":model/*", ":model/other-project-*"))
+    assert other_models != statement["Resource"]
+    statements.append({"Effect": "Allow", "Action": "sagemaker:AddTags", "Resource": other_models})
+
+
 def without_log_encryption(template: dict[str, Any]) -> None:
     """The key policy loses its statement for CloudWatch Logs."""
     [key] = resources_of(template, "AWS::KMS::Key").values()
@@ -74,9 +90,14 @@ def edited_copy(cdk_out: Path, tmp_path: Path, *edits: Edit) -> Path:
 def weakened_stack(
     stacks: StackManager, cdk_out: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """The stack with two grants removed: the code listing and the alarms' topic allowance."""
+    """The stack with three grants weakened: the code listing, the alarms' topic allowance, and the
+    training workflow's tagging of models."""
     copy = edited_copy(
-        cdk_out, tmp_path_factory.mktemp("weakened"), without_code_listing, without_alarm_publishing
+        cdk_out,
+        tmp_path_factory.mktemp("weakened"),
+        without_code_listing,
+        without_alarm_publishing,
+        tagging_only_other_models,
     )
     yield stacks.get(copy)
     stacks.close()  # the next test opens the unedited stack again
@@ -117,6 +138,17 @@ def test_the_schedule_rule_may_start_the_evaluation_workflow(stack: Stack) -> No
     assert result.status == "SUCCEEDED", result.cause
 
 
+def test_the_deployed_topic_is_encrypted_so_every_publisher_needs_its_key(stack: Stack) -> None:
+    """Publishers are checked for the topic's key (role_calls.RoleCalls.implied): on the deployed
+    stack, as CloudFormation created it."""
+    assert stack.cloud.stack is not None
+    [key_id] = stack.cloud.stack.physical_ids("AWS::KMS::Key").values()
+    topic = str(stack.outputs["NotificationTopicArn"])
+    attributes = stack.cloud.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]
+    key_arn = stack.cloud.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    assert attributes.get("KmsMasterKeyId") in (key_id, key_arn)
+
+
 # --- grants removed: refused as AWS would refuse ---------------------------------------------
 
 
@@ -143,6 +175,29 @@ def test_without_the_topic_allowance_alarm_actions_are_refused(weakened_stack: S
         assert not delivery.delivered
         assert delivery.decision.action == "sns:Publish"
         assert "no resource-based policy allows the sns:Publish action" in delivery.decision.message
+
+
+def test_a_request_outside_the_grant_fails_its_task_as_aws_refuses_it(weakened_stack: Stack) -> None:
+    machine = weakened_stack.machine("training")
+    assert weakened_stack.cloud.check_iam(machine) == []  # what the definition says may be granted
+
+    result = weakened_stack.run("training", {}, hint="no-model-tags")
+
+    assert result.status == "FAILED"
+    attempts = weakened_stack.cloud.hooks.invocations_of("CreateModel", execution_arn=result.execution_arn)
+    assert attempts and all(a.failed for a in attempts)
+    model = attempts[0].parameters["ModelName"]
+    cloud = weakened_stack.cloud
+    refusal = (
+        "is not authorized to perform: sagemaker:AddTags on resource: "
+        f"arn:aws:sagemaker:{cloud.region}:{cloud.account_id}:model/{model.lower()}"
+    )
+    assert attempts[0].error == "SageMaker.AmazonSageMakerException"
+    assert refusal in (attempts[0].cause or "")
+    [item] = weakened_stack.items_of(result.execution_arn)
+    assert refusal in json.dumps(item)
+    [failure] = weakened_stack.notifications(result.execution_arn, "FAILED")
+    assert refusal in json.dumps(failure)
 
 
 def test_a_key_logs_may_not_use_fails_the_deploy(cdk_out: Path, tmp_path: Path, stacks: StackManager) -> None:

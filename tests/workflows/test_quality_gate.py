@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app import default_context
 from lambdas.model_registry import ModelStatus
+from tests.support.instant_sagemaker import attempt
 from tests.workflows.support import Stack
 
 SETTINGS = default_context()["mlops"]
@@ -70,7 +71,7 @@ def test_rejection_names_the_metric_and_value(stack: Stack) -> None:
 
 
 def test_retrain_attempts_keep_the_training_instances_warm_when_asked(stack: Stack) -> None:
-    stack.sagemaker.set_model_accuracy("-a1", 0.5)  # attempt 1 misses the gate, attempt 2 passes
+    stack.sagemaker.set_model_accuracy(attempt(1), 0.5)  # attempt 1 misses the gate, attempt 2 passes
     warm = {"use_spot": False, "keep_alive_seconds": 600}
     result = stack.run(
         "training",

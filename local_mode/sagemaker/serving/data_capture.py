@@ -1,4 +1,4 @@
-"""An endpoint's data capture, written the way SageMaker writes it.
+"""An endpoint's data capture, written the way SageMaker writes it and read back as Model Monitor reads it.
 
 Each sampled invocation becomes one JSON Lines record (SageMaker guide, "Capture data from
 real-time endpoint"; the format Model Monitor reads):
@@ -11,6 +11,9 @@ under ``<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/``. ``encoding`` i
 ``JsonContentTypes`` of ``CaptureContentTypeHeader``, ``CSV`` for its ``CsvContentTypes``, else
 ``BASE64`` (the body base64-encoded). SageMaker buffers records into files every few minutes; here
 each record is its own object, written as the model's execution role, encrypted with ``KmsKeyId``.
+
+`read_capture_records` lists and parses an endpoint's files (any number of records each);
+`wait_for_capture_records` waits, bounded, for records written after the answer.
 """
 
 from __future__ import annotations
@@ -20,15 +23,20 @@ import datetime as dt
 import json
 import logging
 import random
+import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from local_mode.sagemaker.jobs.s3_io import S3Uri
+from local_mode.sagemaker.jobs.s3_io import S3Uri, list_objects
 
 LOG = logging.getLogger(__name__)
+# Below <destination>/<endpoint>/: <variant>/yyyy/mm/dd/hh/<file>.jsonl (what `CaptureWriter.key` writes).
+_CAPTURE_FILE = re.compile(r"^[^/]+/\d{4}/\d{2}/\d{2}/\d{2}/[^/]+\.jsonl$")
+_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -129,3 +137,51 @@ class CaptureWriter:
         encoding = self.settings.encoding(content_type)
         text = body.decode("utf-8", "replace") if encoding != "BASE64" else base64.b64encode(body).decode()
         return {"observedContentType": content_type or "", "mode": mode, "data": text, "encoding": encoding}
+
+
+def read_capture_records(s3: Any, destination: str, endpoint_name: str) -> list[dict[str, Any]]:
+    """Every record captured for ``endpoint_name`` under ``destination`` (the config's
+    DestinationS3Uri), in key order (variant by variant, oldest first), each file's lines in order.
+
+    Raises ValueError for a file outside SageMaker's layout or a line that is not a JSON record.
+    """
+    folder = S3Uri.parse(destination).join(endpoint_name)
+    prefix = f"{folder.key}/"
+    records: list[dict[str, Any]] = []
+    for item in list_objects(s3, S3Uri(folder.bucket, prefix)):
+        if not _CAPTURE_FILE.match(item.key[len(prefix) :]):
+            raise ValueError(
+                f"s3://{folder.bucket}/{item.key} is not a capture file: expected "
+                f"s3://{folder.bucket}/{prefix}<variant>/yyyy/mm/dd/hh/<name>.jsonl"
+            )
+        body = s3.get_object(Bucket=folder.bucket, Key=item.key)["Body"].read().decode()
+        records += _json_lines(f"s3://{folder.bucket}/{item.key}", body)
+    return records
+
+
+def wait_for_capture_records(
+    s3: Any, destination: str, endpoint_name: str, *, count: int, timeout: float
+) -> list[dict[str, Any]]:
+    """`read_capture_records` once it finds at least ``count`` records, or what it finds after
+    ``timeout`` seconds: an endpoint writes its capture after it answers (as SageMaker does)."""
+    deadline = time.monotonic() + timeout
+    while len(records := read_capture_records(s3, destination, endpoint_name)) < count:
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(_POLL_SECONDS)
+    return records
+
+
+def _json_lines(uri: str, body: str) -> list[dict[str, Any]]:
+    records = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            raise ValueError(f"{uri} line {number}: not a JSON record ({error})") from error
+        if not isinstance(record, dict):
+            raise ValueError(f"{uri} line {number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
+    return records

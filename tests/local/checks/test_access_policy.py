@@ -14,16 +14,22 @@ from local_mode.checks.access_policy import (
     authorize,
     service_principal_allowed,
 )
+from tests.local.checks.role_access_cloud import (
+    ACCOUNT,
+    KEY_ENCRYPT_DECRYPT_ACTIONS,
+    REGION,
+    role_arn,
+    session_arn,
+)
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 DATA = "tfmodellifecycle-storagedata-abc"
 ARTIFACTS = "tfmodellifecycle-storageartifacts-abc"
 ASSETS = f"cdk-hnb659fds-assets-{ACCOUNT}-{REGION}"
 CODE_KEY = "81d0964b38c80e7a86916db9282936fd7b7ddc1338b09b21c4f2ffd840dd0482.gz"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/TfModelLifecycle-SageMakerRole574B07EB-XYZ"
-SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/TfModelLifecycle-SageMakerRole574B07EB-XYZ/SageMaker"
+ROLE_NAME = "TfModelLifecycle-SageMakerRole574B07EB-XYZ"
+ROLE = role_arn(ROLE_NAME)
+SESSION = session_arn(ROLE_NAME, "SageMaker")
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:TfModelLifecycle-NotificationsTopic-XYZ"
 ALARM = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:TfModelLifecycle-TrainingWorkflowFailedAlarm-XYZ"
 
@@ -59,18 +65,7 @@ SAGEMAKER_POLICY: dict[str, Any] = {
                 f"arn:aws:s3:::{DATA}/prepared/*",
             ],
         },
-        {
-            "Action": [
-                "kms:Decrypt",
-                "kms:DescribeKey",
-                "kms:Encrypt",
-                "kms:GenerateDataKey",
-                "kms:ReEncryptFrom",
-                "kms:ReEncryptTo",
-            ],
-            "Effect": "Allow",
-            "Resource": KEY_ARN,
-        },
+        {"Action": list(KEY_ENCRYPT_DECRYPT_ACTIONS), "Effect": "Allow", "Resource": KEY_ARN},
     ],
 }
 

@@ -7,26 +7,10 @@ from typing import Any
 
 import pytest
 
-from local_mode.cloud.moto_server import MotoServer
-from local_mode.sagemaker.local_sagemaker import JobRunner, LocalSageMaker, SageMakerApiError
-from tests.local.checks.role_access_cloud import (
-    ACCOUNT,
-    BUCKET,
-    REGION,
-    ROLE,
-    SESSION,
-    Cloud,
-    access,
-    make_cloud,
-    role_policy,
-)
+from local_mode.sagemaker.local_sagemaker import SageMakerApiError
+from tests.local.checks.role_access_cloud import BUCKET, ROLE, SESSION, Cloud, local_sagemaker, role_policy
 from tests.local.sagemaker.test_local_sagemaker_support import training_request
 from tests.support.instant_sagemaker import InstantRunner
-
-
-@pytest.fixture
-def cloud(fresh_server: MotoServer) -> Cloud:
-    return make_cloud(fresh_server)
 
 
 def processing_request(name: str, input_uri: str) -> dict[str, Any]:
@@ -50,17 +34,6 @@ def processing_request(name: str, input_uri: str) -> dict[str, Any]:
         },
         "AppSpecification": {"ImageUri": "img", "ContainerEntrypoint": ["/bin/true"]},
     }
-
-
-def local_sagemaker(cloud: Cloud, tmp_path: Path, runner: JobRunner | None = None) -> LocalSageMaker:
-    return LocalSageMaker(
-        s3_client=cloud.client("s3"),
-        workdir=tmp_path / "work",
-        region=REGION,
-        account_id=ACCOUNT,
-        access=access(cloud),
-        runner=runner,
-    )
 
 
 def test_processing_job_whose_role_may_not_list_fails_with_sagemakers_message(
@@ -134,10 +107,8 @@ def test_create_model_checks_the_model_data_as_its_execution_role(cloud: Cloud, 
 
 def test_without_access_nothing_is_checked(cloud: Cloud, tmp_path: Path) -> None:
     cloud.set_role_policy(role_policy(cloud.key_arn, list_prefixes=()))
-    with LocalSageMaker(
-        s3_client=cloud.client("s3"), workdir=tmp_path / "w", region=REGION, account_id=ACCOUNT
-    ) as sm:
-        described = sm.create_processing_job(processing_request("prep-4", f"s3://{BUCKET}/secret/"))
+    with local_sagemaker(cloud, tmp_path, as_roles=False) as sagemaker:
+        described = sagemaker.create_processing_job(processing_request("prep-4", f"s3://{BUCKET}/secret/"))
     assert described["ProcessingJobStatus"] == "Completed", described.get("FailureReason")
 
 

@@ -13,7 +13,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local_mode.checks.role_access import bucket_policy_verdict
-from local_mode.cloud.moto_server import MotoServer
 from local_mode.sagemaker.jobs.s3_io import S3TransferError, S3Uri, upload_file
 from tests.local.checks.role_access_cloud import (
     ACCOUNT,
@@ -23,14 +22,8 @@ from tests.local.checks.role_access_cloud import (
     SESSION,
     Cloud,
     access,
-    make_cloud,
     role_policy,
 )
-
-
-@pytest.fixture
-def cloud(fresh_server: MotoServer) -> Cloud:
-    return make_cloud(fresh_server)
 
 
 def refusal(error: pytest.ExceptionInfo[ClientError]) -> str:

@@ -25,27 +25,26 @@ from botocore.exceptions import ClientError
 from local_mode.checks.call_permissions import UnmappedOperation
 from local_mode.checks.role_access import RoleAccess
 from local_mode.checks.role_calls import RoleCalls
-from local_mode.cloud import moto_deploy
 from local_mode.cloud.lambdas import LocalLambda
 from local_mode.cloud.moto_hooks import TaskContext, lambda_error_payload
 from local_mode.cloud.moto_server import MotoServer
+from tests.local.checks.role_access_cloud import (
+    ACCOUNT,
+    KEY_ENCRYPT_DECRYPT_ACTIONS,
+    REGION,
+    create_storage,
+    role_arn,
+    session_arn,
+)
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
 BUCKET = "role-calls-artifacts"
 TABLE = "role-calls-registry"
 ROLE_NAME = "EvaluatePredictionsRole"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"
+ROLE = role_arn(ROLE_NAME)
 FUNCTION = "evaluate-predictions"
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
-SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE_NAME}/{FUNCTION}"
+SESSION = session_arn(ROLE_NAME, FUNCTION)
 TABLE_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
-}
 
 
 # --- on the server --------------------------------------------------------------------------------
@@ -74,18 +73,7 @@ def role_policy(key_arn: str, *extra: dict[str, Any]) -> dict[str, Any]:
                 "Action": ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:PutObject"],
                 "Resource": f"{artifacts}/evaluations/*",
             },
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "kms:Decrypt",
-                    "kms:DescribeKey",
-                    "kms:Encrypt",
-                    "kms:GenerateDataKey",
-                    "kms:ReEncryptFrom",
-                    "kms:ReEncryptTo",
-                ],
-                "Resource": key_arn,
-            },
+            {"Effect": "Allow", "Action": list(KEY_ENCRYPT_DECRYPT_ACTIONS), "Resource": key_arn},
             *extra,
         ],
     }
@@ -125,50 +113,12 @@ CREDENTIALS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def conditions_in_moto() -> None:
-    moto_deploy.install()  # the TLS-only Deny is evaluated with its condition
-
-
 @pytest.fixture
 def cloud(fresh_server: MotoServer) -> Cloud:
-    iam, kms, s3 = fresh_server.client("iam"), fresh_server.client("kms"), fresh_server.client("s3")
-    iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(TRUST))
-    key_policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ],
-    }
-    key_arn = kms.create_key(Policy=json.dumps(key_policy))["KeyMetadata"]["Arn"]
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_bucket_encryption(
-        Bucket=BUCKET,
-        ServerSideEncryptionConfiguration={
-            "Rules": [
-                {
-                    "ApplyServerSideEncryptionByDefault": {
-                        "SSEAlgorithm": "aws:kms",
-                        "KMSMasterKeyID": key_arn,
-                    },
-                    "BucketKeyEnabled": True,
-                }
-            ]
-        },
+    key_arn = create_storage(
+        fresh_server, BUCKET, ROLE_NAME, trusted_by="lambda.amazonaws.com", key_actions="kms:*"
     )
-    tls_only = {
-        "Effect": "Deny",
-        "Principal": {"AWS": "*"},
-        "Action": "s3:*",
-        "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    }
-    s3.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_only]}))
+    s3 = fresh_server.client("s3")
     for key in ("transform/run-1/part-0.out", "models/m/model.tar.gz"):
         s3.put_object(Bucket=BUCKET, Key=key, Body=b'{"label": 1}\n')
     fresh_server.client("dynamodb").create_table(

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from local_mode.sagemaker.job_runner import SubprocessRunner
+from local_mode.sagemaker.job_runner import SubprocessRunner, TrainingRun
 from local_mode.sagemaker.jobs.job_services import JobServices
-from local_mode.sagemaker.jobs.training_job import SpotInterruption
 from local_mode.sagemaker.local_sagemaker import LocalSageMaker, SageMakerApiError
 from local_mode.sagemaker.serving.tfs_emulation import TfsModel
 from tests.local.sagemaker.test_local_sagemaker_support import BUCKET, local_sagemaker, training_request
@@ -21,19 +20,12 @@ class RecordingRunner:
     def __init__(self) -> None:
         self.trained: list[dict[str, Any]] = []
 
-    def train(
-        self,
-        services: JobServices,
-        request: dict[str, Any],
-        *,
-        tuning_job_arn: str | None,
-        interruption: SpotInterruption | None,
-    ) -> dict[str, Any]:
-        self.trained.append(request)
-        name = request["TrainingJobName"]
+    def train(self, run: TrainingRun) -> dict[str, Any]:
+        self.trained.append(run.request)
+        name = run.request["TrainingJobName"]
         return {
             "TrainingJobName": name,
-            "TrainingJobArn": services.arns("training-job", name),
+            "TrainingJobArn": run.services.arns("training-job", name),
             "TrainingJobStatus": "Completed",
             "SecondaryStatus": "Completed",
         }
