@@ -349,7 +349,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     results = benchmark(args.epochs, args.repeats)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    # results.json also holds the pipeline benchmark's section (bench_pipeline.py): it is kept.
+    stored = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}
+    kept = {key: stored[key] for key in ("pipeline",) if key in stored}
+    RESULTS.write_text(json.dumps({**results, **kept}, indent=2) + "\n", encoding="utf-8")
     text = table(results)
     print(text)
     if not args.no_readme and not update_readme(text):

@@ -92,6 +92,10 @@ DECIDED_AT: Final = "decided_at"
 DECISION_REASON: Final = "decision_reason"
 # Why a REJECTED model was rejected, in words: below the quality gate, or by whom and why at approval.
 REJECTION: Final = "rejection"
+# A DEPLOYED model whose endpoint autoscaling could not be (re)registered after it went live: it
+# serves at the config's instance count (the training workflow's deployment, endpoint_deployment.py).
+AUTOSCALING_ERROR: Final = "autoscaling_error"
+AUTOSCALING_CAUSE: Final = "autoscaling_cause"
 
 
 def may_move(current: str, status: ModelStatus) -> bool:
@@ -151,6 +155,18 @@ def status_write(
         condition = f"#status IN ({', '.join(placeholders)})"
         values.update({p: string(s) for p, s in zip(placeholders, expected_statuses, strict=True)})
     return StatusWrite("SET " + ", ".join(assignments), condition, names, values)
+
+
+def annotation_write(
+    status: ModelStatus, *, string: Callable[[str], V], attributes: Mapping[str, V]
+) -> StatusWrite[V]:
+    """Set attributes of a model that is (still) in `status`, leaving its status and status time."""
+    if not attributes:
+        raise ValueError("an annotation sets at least one attribute")
+    names = {"#status": STATUS_INDEX_PARTITION_KEY, **{f"#{k}": k for k in attributes}}
+    values: dict[str, V] = {":current": string(status.value), **{f":{k}": v for k, v in attributes.items()}}
+    assignments = ", ".join(f"#{k} = :{k}" for k in attributes)
+    return StatusWrite(f"SET {assignments}", "#status = :current", names, values)
 
 
 def new_item(*, now: V, string: Callable[[str], V], key: V, attributes: Mapping[str, V]) -> dict[str, V]:

@@ -14,6 +14,8 @@ from lambdas.model_registry import (
     APPROVAL_EXPIRES_AT,
     APPROVAL_REQUESTED_AT,
     APPROVAL_TOKEN,
+    AUTOSCALING_CAUSE,
+    AUTOSCALING_ERROR,
     DECIDED_AT,
     DECIDED_BY,
     DECISION_REASON,
@@ -52,6 +54,8 @@ RECORD_FIELDS: Final[tuple[str, ...]] = (
     DECISION_REASON,
     "failure_error",
     "failure_cause",
+    AUTOSCALING_ERROR,
+    AUTOSCALING_CAUSE,
     "last_evaluation_metric",
     "last_evaluated_at",
 )

@@ -2,8 +2,9 @@
 
 Application Auto Scaling through aws-sdk tasks, each with the IAM it needs written next to it:
 
-- once the endpoint is InService: RegisterScalableTarget and a target-tracking PutScalingPolicy on
-  `SageMakerVariantInvocationsPerInstance` (both update in place when they exist);
+- once the endpoint is InService and the model promoted: RegisterScalableTarget and a
+  target-tracking PutScalingPolicy on `SageMakerVariantInvocationsPerInstance` (both update in
+  place when they exist);
 - before a blue/green update: UpdateEndpoint keeps the live instance count
   (`RetainAllVariantProperties`, see `sagemaker_tasks.blue_green_update_endpoint`), but SageMaker
   refuses an update that changes the instance type of a registered variant. The SageMaker guide
@@ -18,12 +19,26 @@ from typing import Any, Final
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from lambdas.model_registry import AUTOSCALING_CAUSE, AUTOSCALING_ERROR, ModelStatus
+
 from . import aws_error_names
-from .workflow_steps import SAGEMAKER_SDK_TRANSIENT, catch_all, retry_transient
+from .workflow_steps import (
+    ERROR_PATH,
+    HANDLER_ERROR_PATH,
+    SAGEMAKER_SDK_TRANSIENT,
+    RegistrySteps,
+    catch_all,
+    dynamo_string,
+    failure_message,
+    guard_error_cause,
+    notify,
+    retry_transient,
+)
 
 SERVICE: Final = "applicationautoscaling"  # the aws-sdk integration's name; IAM says application-autoscaling
 IAM_PREFIX: Final = "application-autoscaling"
@@ -101,8 +116,51 @@ class EndpointAutoscaling:
 
     # -- after InService ---------------------------------------------------------------------------
 
-    def apply(self) -> tuple[sfn.TaskStateBase, sfn.TaskStateBase]:
-        """(first, last) of RegisterScalableTarget → PutScalingPolicy."""
+    def after_promotion(
+        self, then: sfn.IChainable, *, registry: RegistrySteps, topic: sns.ITopic, model_name_path: str
+    ) -> sfn.IChainable:
+        """RegisterScalableTarget → PutScalingPolicy → `then`, for the model just promoted (at
+        `model_name_path`). It is DEPLOYED and serving: a failure is recorded on it and notified,
+        then the run fails with the error (a failure handler's own failure never hides it)."""
+        record = registry.annotate(
+            "RecordAutoscalingFailure",
+            status=ModelStatus.DEPLOYED,
+            model_name_path=model_name_path,
+            attributes={
+                AUTOSCALING_ERROR: dynamo_string(f"{ERROR_PATH}.Error"),
+                AUTOSCALING_CAUSE: dynamo_string(f"{ERROR_PATH}.Cause"),
+            },
+            comment="Deployed and serving, without autoscaling: the registry says so",
+        )
+        announce = notify(
+            self._scope,
+            "NotifyAutoscalingFailure",
+            topic=topic,
+            subject="ML pipeline: model deployed without autoscaling",
+            message={
+                **failure_message("training"),
+                "model_name": sfn.JsonPath.string_at(model_name_path),
+                "endpoint": self._endpoint_name,
+                "deployed": True,
+            },
+        )
+        fail = sfn.Fail(
+            self._scope,
+            "DeployedWithoutAutoscaling",
+            error_path=f"{ERROR_PATH}.Error",
+            cause_path=f"{ERROR_PATH}.Cause",
+        )
+        catch_all(record, announce, result_path=HANDLER_ERROR_PATH)
+        catch_all(announce, fail, result_path=HANDLER_ERROR_PATH)
+        record.next(announce).next(fail)
+        register, put_policy = self._apply(
+            on_failure=guard_error_cause(self._scope, "AutoscalingErrorHasCause", record)
+        )
+        put_policy.next(then)
+        return register
+
+    def _apply(self, *, on_failure: sfn.IChainable) -> tuple[sfn.TaskStateBase, sfn.TaskStateBase]:
+        """(first, last) of RegisterScalableTarget → PutScalingPolicy; a failure goes to `on_failure`."""
         register = self._call(
             "RegisterScalableTarget",
             "registerScalableTarget",
@@ -112,6 +170,7 @@ class EndpointAutoscaling:
                 "MaxCapacity": self._options.max_capacity,
             },
             comment="Autoscaling of the variant; registering again updates the bounds",
+            on_failure=on_failure,
             extra=[
                 # What registering a SageMaker variant needs besides the action itself (SageMaker
                 # guide, "Auto scaling prerequisites"): reading the endpoint, setting its capacity,
@@ -156,6 +215,7 @@ class EndpointAutoscaling:
                 },
             },
             comment="Target tracking on invocations per instance",
+            on_failure=on_failure,
             extra=[self._alarm_statement("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms")],
         )
         register.next(policy)
@@ -240,6 +300,7 @@ class EndpointAutoscaling:
         resources: list[str] | None = None,
         result_selector: dict[str, Any] | None = None,
         result_path: str = sfn.JsonPath.DISCARD,
+        on_failure: sfn.IChainable | None = None,
     ) -> tasks.CallAwsService:
         task = tasks.CallAwsService(
             self._scope,
@@ -255,7 +316,7 @@ class EndpointAutoscaling:
             result_path=result_path,
         )
         retry_transient(task, AUTOSCALING_TRANSIENT)
-        catch_all(task, self._on_failure)
+        catch_all(task, on_failure or self._on_failure)
         return task
 
     def _sagemaker_describe(

@@ -1,7 +1,11 @@
 """Deploying a model that passed the gate: endpoint config, create or blue/green update, wait, promote.
 
 Endpoints have no `.sync` integration, so the wait is a bounded DescribeEndpoint poll. The
-registry changes (new champion DEPLOYED, old one RETIRED) happen in one transaction.
+registry changes (new champion DEPLOYED, old one RETIRED) happen in one transaction, as soon as the
+endpoint serves the new config: the registry says which model serves, whatever follows. Autoscaling
+is (re)registered after that; when it cannot be, the model stays DEPLOYED and serving (at the
+config's instance count), the failure is recorded on it and notified, and the run fails so that it
+is seen.
 """
 
 from __future__ import annotations
@@ -217,10 +221,6 @@ class EndpointDeployment:
             result_path="$.endpoint",
         )
         promote = self._promote()
-        if self._autoscaling is not None:  # InService: (re)register autoscaling, then promote
-            register, put_policy = self._autoscaling.apply()
-            put_policy.next(promote)
-            promote = register
         failed, timed_out = self._not_in_service()
         poll_again = (
             sfn.Choice(self._scope, "PollsLeft?")
@@ -381,10 +381,16 @@ class EndpointDeployment:
         nothing_retired = sfn.Pass(
             self._scope, "ReplacedNothing", parameters=message, result_path="$.announcement"
         )
+        # Serving and promoted: (re)register autoscaling, then announce.
+        after_promotion: sfn.IChainable = announce
+        if self._autoscaling is not None:
+            after_promotion = self._autoscaling.after_promotion(
+                announce, registry=self._registry, topic=self._topic, model_name_path=DEPLOY.model_name
+            )
         for task, replaced in ((after_swap, retired), (after_first, nothing_retired)):
             catch_all(task, self._on_failure)
             task.next(replaced)
-            replaced.next(announce)
+            replaced.next(after_promotion)
         catch_all(announce, done)
         announce.next(done)
 

@@ -18,6 +18,8 @@ from lambdas.model_registry import (
     PARTITION_KEY,
     STATUS_INDEX,
     ModelStatus,
+    StatusWrite,
+    annotation_write,
     from_path,
     literal,
     new_item,
@@ -181,6 +183,32 @@ class RegistrySteps:
             attributes=attributes,
             expected=expected,
         )
+        task = self._update(construct_id, write, model_name_path=model_name_path, comment=comment)
+        if failure is not None:
+            catch_all(task, failure)
+        return task
+
+    def annotate(
+        self,
+        construct_id: str,
+        *,
+        status: ModelStatus,
+        attributes: Mapping[str, tasks.DynamoAttributeValue],
+        model_name_path: str | None = None,
+        comment: str | None = None,
+    ) -> tasks.DynamoUpdateItem:
+        """Set attributes of one model that is (still) in `status`, without changing its status."""
+        write = annotation_write(status, string=tasks.DynamoAttributeValue.from_string, attributes=attributes)
+        return self._update(construct_id, write, model_name_path=model_name_path, comment=comment)
+
+    def _update(
+        self,
+        construct_id: str,
+        write: StatusWrite[tasks.DynamoAttributeValue],
+        *,
+        model_name_path: str | None,
+        comment: str | None,
+    ) -> tasks.DynamoUpdateItem:
         task = tasks.DynamoUpdateItem(
             self._scope,
             construct_id,
@@ -194,8 +222,6 @@ class RegistrySteps:
             result_path=sfn.JsonPath.DISCARD,
         )
         retry_transient(task, DYNAMODB_TRANSIENT)
-        if failure is not None:
-            catch_all(task, failure)
         return task
 
     def find_deployed(self, construct_id: str, *, result_path: str) -> tasks.CallAwsService:

@@ -34,8 +34,10 @@ def test_every_status_write_is_an_allowed_transition(template_json: dict[str, An
     for name, updates in _writes(template_json, workflow).items():
         for update in updates:
             values = update["ExpressionAttributeValues"]
-            if ":status" not in values:  # the evaluation workflow appends to a model's history
+            if ":status" not in values:  # a model's history, or an annotation: no status change
                 assert "#status" not in update["UpdateExpression"], name
+                if ":current" in values:  # only while the model is in that status
+                    assert update["ConditionExpression"] == "#status = :current", name
                 continue
             status = ModelStatus(values[":status"]["S"])
             assert update["UpdateExpression"].startswith("SET #status = :status, updated_at = :now"), name

@@ -11,8 +11,10 @@ from moto import mock_aws
 
 from lambdas.model_registry import (
     ALLOWED_FROM,
+    AUTOSCALING_ERROR,
     DEPLOYABLE,
     ModelStatus,
+    annotation_write,
     deployed_names,
     from_item,
     from_path,
@@ -125,14 +127,7 @@ def _put(client: Any, name: str, status: ModelStatus, created: str, updated: str
         status_write(status, now=literal(updated), string=literal) if status != ModelStatus.TRAINING else None
     )
     if write is not None:
-        client.update_item(
-            TableName=TABLE,
-            Key={"model_name": literal(name)},
-            UpdateExpression=write.update_expression,
-            ConditionExpression=write.condition_expression,
-            ExpressionAttributeNames=write.names,
-            ExpressionAttributeValues=write.values,
-        )
+        _apply(client, name, write)
 
 
 def test_the_readers(dynamodb: Any) -> None:
@@ -148,3 +143,37 @@ def test_the_readers(dynamodb: Any) -> None:
     first = read_model(dynamodb, TABLE, "first")
     assert first is not None and first["status"] == "RETIRED" and first["created_at"] == "2026-01-01"
     assert read_model(dynamodb, TABLE, "missing") is None
+
+
+def _apply(client: Any, name: str, write: Any) -> None:
+    client.update_item(
+        TableName=TABLE,
+        Key={"model_name": literal(name)},
+        UpdateExpression=write.update_expression,
+        ConditionExpression=write.condition_expression,
+        ExpressionAttributeNames=write.names,
+        ExpressionAttributeValues=write.values,
+    )
+
+
+def test_an_annotation_sets_attributes_of_a_model_still_in_its_status(dynamodb: Any) -> None:
+    _put(dynamodb, "live", ModelStatus.DEPLOYED, "2026-01-01", "2026-01-02")
+    _put(dynamodb, "gone", ModelStatus.RETIRED, "2026-01-01", "2026-01-03")
+    note = annotation_write(
+        ModelStatus.DEPLOYED, string=literal, attributes={AUTOSCALING_ERROR: literal("E")}
+    )
+
+    _apply(dynamodb, "live", note)
+    with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+        _apply(dynamodb, "gone", note)  # no longer DEPLOYED: nothing is written
+
+    live = read_model(dynamodb, TABLE, "live")
+    assert live is not None
+    assert (live["status"], live["updated_at"], live[AUTOSCALING_ERROR]) == (
+        ModelStatus.DEPLOYED,
+        "2026-01-02",  # the status time is the status's, not the annotation's
+        "E",
+    )
+    assert AUTOSCALING_ERROR not in (read_model(dynamodb, TABLE, "gone") or {})
+    with pytest.raises(ValueError, match="at least one attribute"):
+        annotation_write(ModelStatus.DEPLOYED, string=literal, attributes={})

@@ -1,4 +1,5 @@
-"""Autoscaling registered once the endpoint is InService; kept across updates and instance-type changes."""
+"""Autoscaling registered once the endpoint is InService and its model promoted; kept across updates and
+instance-type changes; a failure to register leaves the model DEPLOYED, recorded and notified."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from lambdas.model_registry import AUTOSCALING_CAUSE, AUTOSCALING_ERROR, ModelStatus
 from pipeline_cli.definitions import all_states, definition_by_workflow
+from pipeline_constructs import aws_error_names
 from pipeline_constructs.endpoint_autoscaling import INVOCATIONS_METRIC, SCALABLE_DIMENSION
 from stacks.settings import CONTEXT_KEY, EndpointSettings, load_settings
 from tests.workflows.support import Stack
@@ -61,8 +64,37 @@ def test_a_new_endpoint_is_registered_once_in_service(
     assert result.status == "SUCCEEDED", result.cause
     _assert_registered(stack, endpoint_settings)
     entered = result.entered_states()
-    assert entered.index("RegisterScalableTarget") > entered.index("EndpointInService?")
-    assert entered.index("PutScalingPolicy") < entered.index("FindCurrentChampion")
+    # Promoted as soon as it serves (the registry says which model serves), then autoscaled.
+    assert entered.index("EndpointInService?") < entered.index("PromoteFirstModel")
+    assert entered.index("PromoteFirstModel") < entered.index("RegisterScalableTarget")
+    assert entered.index("PutScalingPolicy") < entered.index("NotifyDeployed")
+
+
+def test_a_model_that_serves_without_autoscaling_stays_deployed_and_says_so(stack: Stack) -> None:
+    champion = stack.seed_champion()
+    error = aws_error_names.sdk_error_name("applicationautoscaling", "ValidationException")
+    cause = "Unable to assume IAM role: AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+    stack.inject("training", "RegisterScalableTarget", error, cause=cause)
+
+    result = stack.run("training", {}, hint="no-autoscaling")
+
+    assert (result.status, result.error, result.cause) == ("FAILED", error, cause)
+    assert result.entered_states()[-1] == "DeployedWithoutAutoscaling"
+    [candidate] = stack.items_of(result.execution_arn)
+    assert candidate["status"] == ModelStatus.DEPLOYED  # it serves: the registry says so
+    assert (candidate[AUTOSCALING_ERROR], candidate[AUTOSCALING_CAUSE]) == (error, cause)
+    assert stack.deployed() == [candidate["model_name"]]
+    assert stack.items()[champion]["status"] == ModelStatus.RETIRED
+    endpoint = stack.endpoint()
+    assert endpoint is not None and endpoint["EndpointConfigName"] == candidate["endpoint_config_name"]
+    assert stack.scalable_targets() == []
+    [failure] = stack.notifications(result.execution_arn, "FAILED")
+    assert (failure["error"], failure["model_name"], failure["deployed"]) == (
+        error,
+        candidate["model_name"],
+        True,
+    )
+    assert stack.notifications(result.execution_arn, "DEPLOYED") == []
 
 
 def test_an_update_keeps_the_scaled_capacity_and_the_registration(

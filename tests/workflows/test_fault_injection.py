@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import pytest
 
-from lambdas.model_registry import ModelStatus
+from lambdas.model_registry import AUTOSCALING_ERROR, ModelStatus
 from local_mode.cloud.executions import ExecutionResult
 from pipeline_cli import approval
 from pipeline_cli.definitions import all_states, definition_by_workflow
@@ -132,6 +132,11 @@ SCENARIOS: Final[dict[str, dict[str, Scenario]]] = {
         "NotifyRejected": Scenario(input=lambda s: {"gate": {"max_attempts": 1}}, accuracy=(("", 0.5),)),
         "NotifyFailure": Scenario(trigger=_trigger_for("training", "NotifyFailure", "ValidateInput")),
         "RecordFailure": Scenario(trigger=_trigger_for("training", "RecordFailure", "Train")),
+        # The model is promoted and serving when its autoscaling fails to register.
+        "RecordAutoscalingFailure": Scenario(
+            trigger=_trigger_for("training", "RecordAutoscalingFailure", "RegisterScalableTarget")
+        ),
+        "NotifyAutoscalingFailure": Scenario(trigger="RegisterScalableTarget"),
         # Manual approval: approved, or no decision within a second (rejected).
         "RequestApproval": Scenario(input=lambda s: MANUAL_APPROVAL, approve=True),
         "RecordApproved": Scenario(input=lambda s: MANUAL_APPROVAL, approve=True),
@@ -269,6 +274,13 @@ def assert_evaluation_failure_recorded(outcome: Outcome, error: str) -> None:
     assert last["execution_arn"] == outcome.arn
 
 
+def assert_deployed_without_autoscaling(outcome: Outcome, error: str | None) -> None:
+    """The candidate serves and is DEPLOYED, with the autoscaling failure on it (None: not recorded)."""
+    assert_deployed(outcome)
+    [item] = outcome.items()
+    assert item.get(AUTOSCALING_ERROR) == error
+
+
 def assert_deployed(outcome: Outcome) -> None:
     items = outcome.items()
     assert items and items[-1]["status"] == ModelStatus.DEPLOYED, items
@@ -294,6 +306,10 @@ def expect_transient(outcome: Outcome) -> None:
     if case.state == "RecordEvaluationFailure":
         assert_failed_and_notified(outcome, TRIGGER_ERROR)
         assert_evaluation_failure_recorded(outcome, TRIGGER_ERROR)
+        return
+    if case.state in ("RecordAutoscalingFailure", "NotifyAutoscalingFailure"):
+        assert_failed_and_notified(outcome, TRIGGER_ERROR)
+        assert_deployed_without_autoscaling(outcome, TRIGGER_ERROR)
         return
     if case.state == "RecordSameAsChampion":  # the candidate is the champion: nothing to deploy
         assert result.status == "SUCCEEDED", f"{result.error}: {result.cause}"
@@ -394,7 +410,30 @@ def _record_evaluation_failure_permanent(outcome: Outcome) -> None:
     assert "evaluations" not in champion
 
 
+def _autoscaling_permanent(outcome: Outcome) -> None:
+    # The model went live and was promoted first: it stays DEPLOYED, the failure on it, notified.
+    notification = assert_failed_and_notified(outcome, PERMANENT_ERROR)
+    assert (notification["model_name"], notification["deployed"]) == (outcome.items()[0]["model_name"], True)
+    assert_deployed_without_autoscaling(outcome, PERMANENT_ERROR)
+
+
+def _record_autoscaling_failure_permanent(outcome: Outcome) -> None:
+    # The registry cannot be written: still announced, and the run fails with the autoscaling error.
+    assert_failed_and_notified(outcome, TRIGGER_ERROR)
+    assert_deployed_without_autoscaling(outcome, None)
+
+
+def _notify_autoscaling_failure_permanent(outcome: Outcome) -> None:
+    assert outcome.stack.notifications(outcome.arn) == []
+    assert (outcome.result.status, outcome.result.error) == ("FAILED", TRIGGER_ERROR)
+    assert_deployed_without_autoscaling(outcome, TRIGGER_ERROR)
+
+
 PERMANENT_EXPECTATIONS: Final[dict[tuple[str, str], Callable[[Outcome], None]]] = {
+    ("training", "RegisterScalableTarget"): _autoscaling_permanent,
+    ("training", "PutScalingPolicy"): _autoscaling_permanent,
+    ("training", "RecordAutoscalingFailure"): _record_autoscaling_failure_permanent,
+    ("training", "NotifyAutoscalingFailure"): _notify_autoscaling_failure_permanent,
     ("training", "NotifyDeployed"): _notify_deployed_permanent,
     ("training", "NotifyRejected"): _notify_rejected_permanent,
     ("training", "NotifyApprovalRejected"): _notify_approval_rejected_permanent,

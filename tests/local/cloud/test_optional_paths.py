@@ -111,8 +111,9 @@ def test_an_endpoint_in_service_on_the_new_config_is_promoted(
     result = run_definition(definition, state)
     assert result.status == "SUCCEEDED", result.history[-1]
     assert result.output["endpoint"] == {"status": "InService", "config": "c2"}
-    # InService on the new config: autoscaling is registered (cdk.json's default), then the promotion.
-    assert result.output["reached"] == "RegisterScalableTarget"
+    # InService on the new config: the promotion (the current champion read again first), then
+    # autoscaling (cdk.json's default).
+    assert result.output["reached"] == "FindCurrentChampion"
 
 
 def test_an_update_rolled_back_by_an_alarm_is_a_recorded_failure(
