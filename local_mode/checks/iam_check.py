@@ -43,7 +43,7 @@ class Requirement:
     task_resource: str
     action: str  # "sagemaker:CreateTrainingJob"
     resource: str  # an ARN; `*` where the definition computes the name at run time
-    context: Mapping[str, str] = field(default_factory=dict, hash=False)  # keys the request surely carries
+    context: Mapping[str, ContextValue] = field(default_factory=dict, hash=False)  # keys it surely carries
 
     @property
     def state_name(self) -> str:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from local_mode.checks.access_policy import ContextValue
+
 
 @dataclass(frozen=True)
 class Account:
@@ -42,7 +44,7 @@ class Permission:
 
     action: str  # "sagemaker:CreateTrainingJob"
     resource: str  # an ARN; `*` where the definition computes the name at run time
-    context: Mapping[str, str] = field(default_factory=dict, hash=False)
+    context: Mapping[str, ContextValue] = field(default_factory=dict, hash=False)
 
 
 def task_permissions(
@@ -92,6 +94,26 @@ def _name(args: Mapping[str, Any], *path: str) -> str:
     return static_value(args, *path) or ANY
 
 
+def _tag_context(args: Mapping[str, Any]) -> dict[str, ContextValue]:
+    """``aws:TagKeys`` and each ``aws:RequestTag/KEY`` of a request's ``Tags``, as far as they are
+    known (Service Authorization Reference: SageMaker's Create actions and AddTags take both keys).
+    A computed key leaves the keys unknown; a computed value leaves that tag's key out."""
+    tags = args.get("Tags")
+    if not isinstance(tags, list):
+        return {}
+    keys: list[str] = []
+    context: dict[str, ContextValue] = {}
+    for tag in tags:
+        key = static_value(tag, "Key") if isinstance(tag, Mapping) else None
+        if key is None:
+            return {}
+        keys.append(key)
+        value = static_value(tag, "Value")
+        if value is not None:
+            context[f"aws:RequestTag/{key}"] = value
+    return {"aws:TagKeys": keys, **context}
+
+
 # --- the optimized integrations -------------------------------------------------------------
 
 _Derive = Callable[[Mapping[str, Any], Account, bool], list[Permission]]
@@ -121,9 +143,10 @@ def _sagemaker_job(
 ) -> _Derive:
     def derive(args: Mapping[str, Any], account: Account, sync: bool) -> list[Permission]:
         arn = _sagemaker_arn(account, kind, _name(args, name_key))
-        needed = [Permission(f"sagemaker:Create{noun}", arn)]
+        tagging = _tag_context(args)
+        needed = [Permission(f"sagemaker:Create{noun}", arn, tagging)]
         if args.get("Tags"):
-            needed.append(Permission("sagemaker:AddTags", arn))
+            needed.append(Permission("sagemaker:AddTags", arn, tagging))
         if role_path is not None:
             needed += _pass_role(static_value(args, *role_path))
         if sync:
@@ -139,7 +162,8 @@ def _sagemaker_simple(
 ) -> _Derive:
     def derive(args: Mapping[str, Any], account: Account, sync: bool) -> list[Permission]:
         action = f"sagemaker:{noun}"
-        needed = [Permission(action, _sagemaker_arn(account, kind, _name(args, name_key)))]
+        tagging = _tag_context(args)
+        needed = [Permission(action, _sagemaker_arn(account, kind, _name(args, name_key)), tagging)]
         if config_key is not None:  # CreateEndpoint/UpdateEndpoint also authorize on the config
             needed.append(
                 Permission(action, _sagemaker_arn(account, "endpoint-config", _name(args, config_key)))
@@ -147,7 +171,7 @@ def _sagemaker_simple(
         if role_key is not None:
             needed += _pass_role(static_value(args, role_key))
         if args.get("Tags"):
-            needed.append(Permission("sagemaker:AddTags", needed[0].resource))
+            needed.append(Permission("sagemaker:AddTags", needed[0].resource, tagging))
         return needed
 
     return derive

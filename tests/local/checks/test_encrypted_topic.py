@@ -16,6 +16,7 @@ from local_mode.checks.task_permissions import Account
 from local_mode.cloud.moto_hooks import refused_task_error, resource_key
 from local_mode.cloud.moto_server import MotoServer
 from pipeline_constructs.aws_error_names import task_error_names
+from tests.local.checks.role_access_cloud import trust_policy
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -23,12 +24,7 @@ ROLE_NAME = "Publisher"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"
 MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Training"
 PUBLISH = "arn:aws:states:::sns:publish"
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
-}
+TRUST = trust_policy("states.amazonaws.com")
 
 
 class Topic:

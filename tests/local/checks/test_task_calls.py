@@ -15,6 +15,7 @@ from local_mode.checks.task_permissions import Account
 from local_mode.cloud.moto_hooks import refused_task_error, resource_key
 from local_mode.cloud.moto_server import MotoServer
 from pipeline_constructs.aws_error_names import task_error_names
+from tests.local.checks.role_access_cloud import trust_policy
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -27,12 +28,7 @@ TRAIN = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 REGISTER_TARGET = "arn:aws:states:::aws-sdk:applicationautoscaling:registerScalableTarget"
 INVOKE = "arn:aws:states:::lambda:invoke"
 MODEL = "tf2-digits-261129085012-a1f00d-a1"
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
-}
+TRUST = trust_policy("states.amazonaws.com")
 PASS_JOB_ROLE = {
     "Effect": "Allow",
     "Action": "iam:PassRole",
@@ -196,3 +192,44 @@ def test_a_refused_task_fails_with_a_name_its_integration_emits(resource: str, c
     assert failed.error == error
     assert failed.error in task_error_names(resource)
     assert "is not authorized to perform: x" in failed.cause
+
+
+TAG_POLICY = {
+    "Effect": "Allow",
+    "Action": ["sagemaker:CreateModel", "sagemaker:AddTags"],
+    "Resource": sagemaker_arn("model", "*"),
+    "Condition": {
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["project", "run_id"]},
+        "StringEquals": {"aws:RequestTag/project": "tf2-digits"},
+    },
+}
+
+
+def tagged(*tags: tuple[str, str]) -> dict[str, Any]:
+    return {**model_request(), "Tags": [{"Key": key, "Value": value} for key, value in tags]}
+
+
+def test_tag_conditions_see_the_tags_the_request_gives(role: Role) -> None:
+    calls = role.allows(TAG_POLICY, PASS_JOB_ROLE)
+
+    assert refusal(calls, CREATE_MODEL, tagged(("project", "tf2-digits"), ("run_id", "r1"))) is None
+    other_project = refusal(calls, CREATE_MODEL, tagged(("project", "other")))
+    assert other_project is not None and other_project.action == "sagemaker:CreateModel"
+    extra_key = refusal(calls, CREATE_MODEL, tagged(("project", "tf2-digits"), ("owner", "me")))
+    assert extra_key is not None
+
+
+def test_the_static_check_knows_the_tag_keys_but_not_computed_values(role: Role) -> None:
+    role.allows(TAG_POLICY, PASS_JOB_ROLE)
+    account = Account(REGION, ACCOUNT)
+
+    def definition(*tags: dict[str, str]) -> dict[str, Any]:
+        parameters = {**model_request(), "Tags": list(tags)}
+        task = {"Type": "Task", "Resource": CREATE_MODEL, "Parameters": parameters, "End": True}
+        return {"StartAt": "CreateModel", "States": {"CreateModel": task}}
+
+    computed_project = {"Key": "project", "Value.$": "$.project"}  # may be tf2-digits: may apply
+    assert check_definition(definition(computed_project), role.policies(), account, role_arn=ROLE) == []
+    owner = {"Key": "owner", "Value.$": "$.owner"}  # a key the policy never allows: refused in every run
+    findings = check_definition(definition(computed_project, owner), role.policies(), account, role_arn=ROLE)
+    assert {f.requirement.action for f in findings} == {"sagemaker:CreateModel", "sagemaker:AddTags"}
