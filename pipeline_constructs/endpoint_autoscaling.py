@@ -34,9 +34,8 @@ from .workflow_steps import (
     RegistrySteps,
     catch_all,
     dynamo_string,
-    failure_message,
     guard_error_cause,
-    notify,
+    notify_and_fail,
     retry_transient,
 )
 
@@ -132,27 +131,21 @@ class EndpointAutoscaling:
             },
             comment="Deployed and serving, without autoscaling: the registry says so",
         )
-        announce = notify(
+        announce = notify_and_fail(
             self._scope,
-            "NotifyAutoscalingFailure",
             topic=topic,
+            workflow="training",
+            fail_id="DeployedWithoutAutoscaling",
+            notify_id="NotifyAutoscalingFailure",
             subject="ML pipeline: model deployed without autoscaling",
-            message={
-                **failure_message("training"),
+            details={
                 "model_name": sfn.JsonPath.string_at(model_name_path),
                 "endpoint": self._endpoint_name,
                 "deployed": True,
             },
         )
-        fail = sfn.Fail(
-            self._scope,
-            "DeployedWithoutAutoscaling",
-            error_path=f"{ERROR_PATH}.Error",
-            cause_path=f"{ERROR_PATH}.Cause",
-        )
         catch_all(record, announce, result_path=HANDLER_ERROR_PATH)
-        catch_all(announce, fail, result_path=HANDLER_ERROR_PATH)
-        record.next(announce).next(fail)
+        record.next(announce)
         register, put_policy = self._apply(
             on_failure=guard_error_cause(self._scope, "AutoscalingErrorHasCause", record)
         )

@@ -309,15 +309,24 @@ def failure_message(workflow: str) -> dict[str, Any]:
     }
 
 
-def notify_and_fail(scope: Construct, *, topic: sns.ITopic, workflow: str, fail_id: str) -> tasks.SnsPublish:
-    """Publish the failure (error and cause), then fail the execution with them."""
+def notify_and_fail(
+    scope: Construct,
+    *,
+    topic: sns.ITopic,
+    workflow: str,
+    fail_id: str,
+    notify_id: str = "NotifyFailure",
+    subject: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> tasks.SnsPublish:
+    """Publish the failure (error and cause, plus `details`), then fail the execution with them."""
     fail = sfn.Fail(scope, fail_id, cause_path=f"{ERROR_PATH}.Cause", error_path=f"{ERROR_PATH}.Error")
     announce = notify(
         scope,
-        "NotifyFailure",
+        notify_id,
         topic=topic,
-        subject=f"ML pipeline: {workflow} run failed",
-        message=failure_message(workflow),
+        subject=subject or f"ML pipeline: {workflow} run failed",
+        message={**failure_message(workflow), **(details or {})},
     )
     # A notification that cannot be sent must not hide the original failure.
     catch_all(announce, fail, result_path=HANDLER_ERROR_PATH)

@@ -31,11 +31,10 @@ from local_mode.checks.call_permissions import Need, PolicyKind
 from local_mode.checks.role_access import RoleAccess
 from local_mode.checks.role_calls import RoleCalls, refusal_code
 from local_mode.checks.task_permissions import ANY, Account, Permission, task_permissions
+from pipeline_constructs import aws_error_names
 
 __all__ = ["TaskCallRefused", "TaskCalls"]
 
-# IAM prefix → botocore's service name, where they differ (for the refusal's code and message)
-_BOTOCORE_SERVICE: Final = {"states": "stepfunctions"}
 # The resource policies that join the role's for an action (IAM: same-account access).
 _RESOURCE_POLICY: Final[dict[str, PolicyKind]] = {"lambda:InvokeFunction": "function", "sns:Publish": "topic"}
 
@@ -65,9 +64,8 @@ class TaskCalls:
     ) -> TaskCallRefused | None:
         """The service's answer to the first refused authorization of this Task's request, or None."""
         role = RoleCalls(self.access, self._role_of(state_machine_arn), session_name=session_name[:64])
+        service = _receiving_service(resource)  # it answers, whichever authorization was refused
         for permission in task_permissions(resource, parameters, self.account, polling=False):
-            prefix = permission.action.split(":", 1)[0]
-            service = _BOTOCORE_SERVICE.get(prefix, prefix)
             need = _need(permission)
             for one in (need, *role.implied(need)):
                 request, decision = role.decide(one, partial=ANY in one.resource)
@@ -75,6 +73,17 @@ class TaskCalls:
                     code, _ = refusal_code(service, one.action)
                     return TaskCallRefused(code, RoleCalls.message(service, request, decision), one.action)
         return None
+
+
+def _receiving_service(resource: str) -> str:
+    """botocore's name of the service a Task's request goes to (e.g. SageMaker for CreateModel,
+    whose refusal of the ``iam:PassRole`` it needs is SageMaker's answer)."""
+    kind, service = aws_error_names.integration_of(resource)
+    if kind == "aws-sdk":
+        return aws_error_names.botocore_service(service)
+    if kind == "optimized" and service in aws_error_names.OPTIMIZED:
+        return aws_error_names.OPTIMIZED[service].botocore_name
+    return "lambda" if kind == "lambda-function" else service
 
 
 def _need(permission: Permission) -> Need:

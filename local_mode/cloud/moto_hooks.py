@@ -402,7 +402,7 @@ class TaskHooks:
     def lambda_handler(self, function: str) -> LambdaHandler | None:
         return self._lambdas.get(function_name(function))
 
-    # -- fault injection --
+    # -- authorization --
 
     def authorize(self, context: TaskContext, parameters: Any) -> None:
         """Raise the error the service refuses this Task's request with, if the authorizer refuses it."""
@@ -410,6 +410,8 @@ class TaskHooks:
             refused = self.authorizer(context, parameters if isinstance(parameters, dict) else {})
             if refused is not None:
                 raise refused
+
+    # -- fault injection --
 
     def inject(
         self,
